@@ -1,0 +1,178 @@
+"""Official single-file safetensors checkpoints: header, metadata, components, memory-mapped tensors.
+
+We read the safetensors format ourselves (an 8-byte header length, a JSON header, then raw data) so
+that every way a file can be wrong gets an error that names the file and says what to do, and so
+that tensors are views of one memory map: loading a 38 GB file costs no second copy in RAM.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+
+# Component -> key prefixes in an LTX-2 single file. The text connectors live under the
+# transformer's prefix but belong to the text side, so they are listed (and matched) first.
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "text_connectors": (
+        "model.diffusion_model.video_embeddings_connector.",
+        "model.diffusion_model.audio_embeddings_connector.",
+        "model.diffusion_model.embeddings_connector.",
+    ),
+    "transformer": ("model.diffusion_model.",),
+    "text_projection": ("text_embedding_projection.",),
+    "video_vae": ("vae.",),
+    "audio_vae": ("audio_vae.",),
+    "vocoder": ("vocoder.",),
+}
+TRANSFORMER_PREFIX = "model.diffusion_model."
+_MAX_HEADER = 256 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used as it is; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    start: int  # byte offset from the start of the file
+    nbytes: int
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+class Checkpoint:
+    """An opened safetensors file. `Checkpoint(path)` validates the whole header up front."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(f"{self.path}: no such file")
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{self.path}: not a safetensors file ({size} bytes, too short for a header)")
+            (n,) = struct.unpack("<Q", head)
+            if n > min(size - 8, _MAX_HEADER):
+                raise CheckpointError(
+                    f"{self.path}: not a safetensors file, or truncated inside its header "
+                    f"(header length field says {n} bytes, file holds {size})"
+                )
+            raw = f.read(n)
+        try:
+            header = json.loads(raw)
+            if not isinstance(header, dict):
+                raise ValueError("header is not a JSON object")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{self.path}: not a safetensors file (header is not valid JSON: {e})") from None
+        self.metadata: dict[str, str] = header.pop("__metadata__", None) or {}
+        self._data_start = 8 + n
+        self.tensors: dict[str, TensorInfo] = {}
+        data_size = size - self._data_start
+        needed = 0
+        for name, entry in header.items():
+            try:
+                dtype = DTYPES[entry["dtype"]]
+                shape = tuple(int(s) for s in entry["shape"])
+                begin, end = (int(o) for o in entry["data_offsets"])
+            except (KeyError, TypeError, ValueError):
+                raise CheckpointError(f"{self.path}: malformed header entry for {name!r}: {entry!r}") from None
+            info = TensorInfo(dtype, shape, self._data_start + begin, end - begin)
+            if info.nbytes != info.numel * dtype.itemsize or begin < 0:
+                raise CheckpointError(f"{self.path}: header entry for {name!r} has inconsistent offsets {entry!r}")
+            needed = max(needed, end)
+            self.tensors[name] = info
+        if needed > data_size:
+            raise CheckpointError(
+                f"{self.path}: file is truncated: its header describes {needed:,} bytes of tensor data but "
+                f"only {data_size:,} are present. Download it again (compare its size or checksum)."
+            )
+        self._mmap: mmap.mmap | None = None
+
+    # -- metadata --------------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The parsed `config` metadata ({} when the file carries none)."""
+        raw = self.metadata.get("config")
+        if raw is None:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise CheckpointError(f"{self.path}: the 'config' metadata is not valid JSON ({e})") from None
+
+    @property
+    def model_version(self) -> str | None:
+        return self.metadata.get("model_version")
+
+    # -- keys --------------------------------------------------------------------------------------
+    def component_of(self, key: str) -> str:
+        for component, prefixes in COMPONENTS.items():
+            if key.startswith(prefixes):
+                return component
+        return "other"
+
+    @cached_property
+    def components(self) -> dict[str, list[str]]:
+        """Component name -> its keys, in file order."""
+        out: dict[str, list[str]] = {}
+        for key in self.tensors:
+            out.setdefault(self.component_of(key), []).append(key)
+        return out
+
+    def dtype_counts(self, keys: Iterable[str]) -> Counter:
+        return Counter(str(self.tensors[k].dtype).removeprefix("torch.") for k in keys)
+
+    def numel(self, keys: Iterable[str]) -> int:
+        return sum(self.tensors[k].numel for k in keys)
+
+    # -- tensors -----------------------------------------------------------------------------------
+    def tensor(self, key: str) -> torch.Tensor:
+        """A CPU tensor that views the file's memory map (copy-on-write: writes never reach the file)."""
+        info = self.tensors[key]
+        if info.numel == 0:
+            return torch.empty(info.shape, dtype=info.dtype)
+        if self._mmap is None:
+            with open(self.path, "rb") as f:
+                self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        if info.start % info.dtype.itemsize:  # unaligned data: copy rather than make a misaligned view
+            data = bytearray(self._mmap[info.start : info.start + info.nbytes])
+            return torch.frombuffer(data, dtype=info.dtype).reshape(info.shape)
+        t = torch.frombuffer(self._mmap, dtype=info.dtype, count=info.numel, offset=info.start)
+        return t.reshape(info.shape)
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self.path)!r}, {len(self.tensors)} tensors)"

@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="ltx",
+    version="0.1.0",
+    description="A from-scratch PyTorch implementation of Lightricks' LTX-2 and LTX-Video models, "
+    "checked tensor by tensor against the official code.",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ltx", "ltx.*"]) + ["ltx_kernels"],
+    # The kernels folder is imported as `ltx_kernels`: a PyPI package called `kernels` exists and
+    # diffusers probes for it, so the folder name must not become the import name.
+    package_dir={"ltx_kernels": "kernels"},
+    install_requires=[
+        "torch>=2.4",
+        "einops",
+        "numpy",
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        # The official packages (ltx-core, ltx-pipelines) are test oracles, never runtime
+        # dependencies; scripts/install.sh adds them with --no-deps, as their pins conflict with
+        # current torch. "oracle" is what their compared parts import.
+        "oracle": ["transformers", "scipy"],
+        "test": ["pytest", "pytest-benchmark", "sentencepiece"],
+        "triton": ["triton"],
+    },
+    entry_points={"console_scripts": ["ltx = ltx.cli:main"]},
+)
