@@ -1,0 +1,7 @@
+"""Diffusion transformers: LTX-2 dual stream (audio + video) and its video-only variant."""
+
+from ltx.dit.inputs import Perturbation, Stream
+from ltx.dit.loading import load_transformer, transformer_config
+from ltx.dit.model import LTX2Transformer, to_x0
+
+__all__ = ["LTX2Transformer", "Perturbation", "Stream", "load_transformer", "to_x0", "transformer_config"]
