@@ -1,0 +1,136 @@
+"""The `ltx` command: parity, inspect."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from ltx.parity.compare import format_table, write_json
+    from ltx.parity.fixtures import TINY, write_tiny_checkpoint
+    from ltx.parity.transformer import ClipShape, transformer_parity
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("ltx parity: --device cuda asked for, but torch sees no CUDA device", file=sys.stderr)
+        return 2
+    dtype = DTYPES[args.dtype]
+    shape = ClipShape(
+        frames=args.frames, height=args.height, width=args.width, fps=args.fps, text_tokens=args.text_tokens
+    )
+    if (shape.frames - 1) % 8 or shape.height % 32 or shape.width % 32:
+        print("ltx parity: --frames must be 1 + 8k and --height/--width multiples of 32", file=sys.stderr)
+        return 2
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.checkpoint:
+            targets = [(Path(args.checkpoint).name, Path(args.checkpoint))]
+        else:
+            folder = Path(args.fixtures or tmp)
+            targets = []
+            for spec in TINY.values():
+                path = write_tiny_checkpoint(spec, folder / f"{spec.name}.safetensors")
+                print(f"built-in checkpoint {spec.name}: {spec.description} -> {path}")
+                targets.append((spec.name, path))
+        for name, path in targets:
+            rows += transformer_parity(path, device=args.device, dtype=dtype, shape=shape, group=f"{name} transformer")
+    print()
+    print(f"transformer parity vs ltx-core 1.0.0, {args.dtype} on {args.device}, "
+          f"clip {shape.frames}x{shape.height}x{shape.width} @ {shape.fps} fps, batch {shape.batch}")  # fmt: skip
+    print(format_table(rows))
+    if args.json:
+        write_json(
+            rows,
+            args.json,
+            device=args.device,
+            dtype=args.dtype,
+            shape=dataclasses.asdict(shape),
+            torch=torch.__version__,
+        )
+        print(f"report written to {args.json}")
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from ltx.checkpoint import Checkpoint
+    from ltx.dit.loading import transformer_config
+
+    ckpt = Checkpoint(args.checkpoint)
+    size = ckpt.path.stat().st_size
+    print(f"file:           {ckpt.path} ({size / 2**30:.2f} GiB, {len(ckpt.tensors)} tensors)")
+    print(f"model_version:  {ckpt.model_version or '(not in metadata)'}")
+    print(f"config:         {', '.join(ckpt.config) or '(no config metadata)'}")
+    print("components:")
+    for component, keys in ckpt.components.items():
+        dtypes = ", ".join(f"{d} {n}" for d, n in ckpt.dtype_counts(keys).most_common())
+        print(f"  {component:<16} {len(keys):>6} tensors {ckpt.numel(keys):>16,} params   {dtypes}")
+    if "transformer" in ckpt.components:
+        cfg = transformer_config(ckpt)
+        kind = "audio-video" if cfg.has_audio else "video-only"
+        print(f"transformer ({kind}, {len(cfg.__dataclass_fields__)} settings):")
+        for f in dataclasses.fields(cfg):
+            print(f"  {f.name:<38} {getattr(cfg, f.name)}")
+        keys = ckpt.components["transformer"]
+        scaled = {k.rsplit(".", 1)[0] for k in keys if k.endswith(".weight_scale")}
+        fp8 = {k.rsplit(".", 1)[0] for k in keys if k.endswith(".weight") and ckpt.tensors[k].dtype.itemsize == 1}
+        if fp8:
+            blocks = sorted(
+                {int(k.split(".")[3]) for k in fp8 if k.startswith("model.diffusion_model.transformer_blocks.")}
+            )
+            print(
+                f"  fp8 linears: {len(fp8 - scaled)} cast (no scale), {len(scaled)} scaled; in blocks {_ranges(blocks)}"
+            )
+    return 0
+
+
+def _ranges(values: list[int]) -> str:
+    out, start = [], None
+    for i, v in enumerate(values):
+        start = v if start is None else start
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            out.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ",".join(out) or "none"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ltx", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("parity", help="compare our transformer with the official ltx-core, tensor by tensor")
+    p.add_argument("checkpoint", nargs="?", help="an LTX-2 single-file checkpoint; default: the built-in tiny ones")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    p.add_argument("--json", metavar="REPORT", help="also write the report as JSON")
+    p.add_argument("--frames", type=int, default=17, help="pixel frames of the clip the inputs stand for (1 + 8k)")
+    p.add_argument("--height", type=int, default=128)
+    p.add_argument("--width", type=int, default=192)
+    p.add_argument("--fps", type=float, default=24.0)
+    p.add_argument("--text-tokens", type=int, default=16)
+    p.add_argument("--fixtures", metavar="DIR", help="keep the built-in checkpoints in DIR")
+    p.set_defaults(run=_parity)
+
+    p = sub.add_parser("inspect", help="what a checkpoint holds: components, config, dtypes, parameter counts")
+    p.add_argument("checkpoint")
+    p.set_defaults(run=_inspect)
+
+    args = parser.parse_args(argv)
+    from ltx.checkpoint import CheckpointError
+    from ltx.config import ConfigError
+
+    try:
+        return args.run(args)
+    except (CheckpointError, ConfigError, FileNotFoundError) as e:
+        print(f"ltx {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

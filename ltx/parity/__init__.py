@@ -1,0 +1,1 @@
+"""Tensor-by-tensor comparison against the official implementations (PARITY.md)."""
