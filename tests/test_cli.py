@@ -1,0 +1,45 @@
+"""The `ltx` command as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ltx.cli import main
+
+
+def test_inspect(tiny, capsys):
+    assert main(["inspect", str(tiny["ltx-2.0-fp8-cast-tiny"])]) == 0
+    out = capsys.readouterr().out
+    assert "model_version:  2.0.0" in out
+    assert "float8_e4m3fn 168, bfloat16 102" in out
+    assert "text_connectors" in out
+    assert "84 cast (no scale), 0 scaled; in blocks 0-2" in out
+    assert "rope_type                              interleaved" in out
+
+
+def test_inspect_bad_file_exits_2(tmp_path, capsys):
+    (tmp_path / "x.safetensors").write_bytes(b"hello")
+    assert main(["inspect", str(tmp_path / "x.safetensors")]) == 2
+    assert "not a safetensors file" in capsys.readouterr().err
+
+
+def test_parity_on_a_checkpoint_writes_a_passing_report(tiny, tmp_path, capsys):
+    pytest.importorskip("ltx_core")
+    report = tmp_path / "report.json"
+    assert main(["parity", str(tiny["ltx-2.3-tiny"]), "--json", str(report), "--frames", "9"]) == 0
+    out = capsys.readouterr().out
+    assert "52/52 tensors pass; every compared tensor is bitwise equal to the official" in out
+    data = json.loads(report.read_text())
+    assert data["passed"] and len(data["rows"]) == 52 and data["dtype"] == "float32"
+
+
+def test_parity_rejects_bad_clip_sizes(capsys):
+    assert main(["parity", "--frames", "10"]) == 2
+    assert "1 + 8k" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "ltx.cli", "parity", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--dtype" in out.stdout

@@ -1,0 +1,108 @@
+"""Our transformer against the official ltx-core, tensor by tensor, on official-layout files."""
+
+import pytest
+import torch
+
+from ltx.parity.fixtures import TINY, TinySpec, write_tiny_checkpoint
+from ltx.parity.transformer import ClipShape, transformer_parity
+
+pytest.importorskip("ltx_core", reason="the official ltx-core is the oracle")
+
+
+def _failures(rows):
+    return [f"{r.name}: rel {r.rel:.3e} > {r.tol:.1e}" for r in rows if not r.passed]
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_builtin_checkpoints_fp32_bitwise(tiny, name):
+    rows = transformer_parity(tiny[name], dtype=torch.float32)
+    assert not _failures(rows)
+    # The operations are in the official order, so float32 agrees to the bit, not just to 1e-5.
+    assert max(r.rel for r in rows) == 0.0
+    blocks = TINY[name].transformer.num_layers
+    streams = 2 if TINY[name].transformer.has_audio else 1
+    passes = 5 if streams == 2 else 3
+    assert len(rows) == 2 + passes * streams * (blocks + 2)
+
+
+@pytest.mark.parametrize("name", ["ltx-2.0-tiny", "ltx-2.3-tiny"])
+def test_builtin_checkpoints_bf16_within_twice_official_error(tiny, name):
+    rows = transformer_parity(tiny[name], dtype=torch.bfloat16)
+    assert not _failures(rows)
+    lowp = [r for r in rows if r.ref_rel is not None]
+    assert lowp and all(r.ref_rel > 0 for r in lowp), "bf16 must differ from float32, or the rule tests nothing"
+    assert max(r.ref_rel for r in lowp) < 0.05, "the tiny models should be well conditioned in bf16"
+
+
+# More configurations than the built-in ones: each flips options the others leave alone.
+_BASE = TINY["ltx-2.0-tiny"].transformer
+_MORE = {
+    "interleaved-float64-7heads": _BASE.replace(
+        num_attention_heads=7, cross_attention_dim=56, frequencies_precision="float64"
+    ),
+    "split-float32-gated-only": _BASE.replace(
+        rope_type="split",
+        audio_num_attention_heads=5,
+        audio_attention_head_dim=4,
+        audio_cross_attention_dim=20,
+        apply_gated_attention=True,
+    ),
+    "2.3-options-interleaved-1-layer": TINY["ltx-2.3-tiny"].transformer.replace(rope_type="interleaved", num_layers=1),
+    "av-multiplier-1": _BASE.replace(av_ca_timestep_scale_multiplier=1, timestep_scale_multiplier=1000.0),
+}
+_SHAPES = {
+    "interleaved-float64-7heads": ClipShape(frames=9, height=96, width=64, batch=3),
+    "split-float32-gated-only": ClipShape(frames=25, height=64, width=64, fps=25.0, batch=2),
+    "2.3-options-interleaved-1-layer": ClipShape(frames=1, height=32, width=160, batch=1, text_tokens=5),
+    "av-multiplier-1": ClipShape(frames=33, height=32, width=32, fps=30.0, batch=2),
+}
+
+
+@pytest.mark.parametrize("name", list(_MORE))
+def test_more_configs_and_shapes(tmp_path, name):
+    spec = TinySpec(name, name, _MORE[name], "2.0.0", connectors=False)
+    path = write_tiny_checkpoint(spec, tmp_path / "m.safetensors", seed=3)
+    rows = transformer_parity(path, dtype=torch.float32, shape=_SHAPES[name])
+    assert not _failures(rows)
+
+
+def test_a_wrong_weight_fails_exactly_downstream(tiny):
+    """One audio FF bias of the last block, perturbed on our side only: the audio output of that
+    block and everything after it on the audio side fails; every video tensor and earlier block passes."""
+
+    def edit(model):
+        model.transformer_blocks[2].audio_ff.net[2].bias.data[0] += 1e-3
+
+    rows = transformer_parity(tiny["ltx-2.0-tiny"], dtype=torch.float32, edit_ours=edit)
+    failed = {r.name for r in rows if not r.passed}
+    expected = {
+        f"{case}/{t}"
+        for case in ("base", "stg", "masks", "isolation")
+        for t in ("block02.audio", "out.audio", "x0.audio")
+    }
+    # With the audio stream frozen its blocks do not run, so the perturbed bias is never used.
+    assert failed == expected
+
+
+def test_swapped_blocks_fail_from_the_first_swapped_block(tiny):
+    def edit(model):
+        blocks = model.transformer_blocks
+        state1, state2 = blocks[1].state_dict(), blocks[2].state_dict()
+        blocks[1].load_state_dict(state2, assign=True)
+        blocks[2].load_state_dict(state1, assign=True)
+
+    rows = transformer_parity(tiny["ltx-2.3-tiny"], dtype=torch.float32, edit_ours=edit)
+    failed = {r.name for r in rows if not r.passed}
+    assert not any("block00" in n or "positions" in n for n in failed)
+    assert {"base/block01.video", "base/block01.audio", "base/out.video", "base/out.audio"} <= failed
+
+
+def test_a_wrong_weight_fails_in_bf16_too(tiny):
+    """A key-mapping slip (to_v loaded from to_k's tensor) is far outside the bf16 tolerance."""
+
+    def edit(model):
+        attn = model.transformer_blocks[1].attn1
+        attn.to_v.weight.data = attn.to_k.weight.data.clone()
+
+    rows = transformer_parity(tiny["ltx-2.0-tiny"], dtype=torch.bfloat16, edit_ours=edit)
+    assert "base/out.video" in {r.name for r in rows if not r.passed}

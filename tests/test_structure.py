@@ -1,0 +1,72 @@
+"""Full-size models on the meta device: keys, shapes, dtypes and parameter counts equal the official."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltx import LTX2Transformer
+from ltx.config import LTX2_3_22B, LTX2_19B
+from ltx.dit.loading import _target_dtype
+from ltx.nn import install_fp8_layers
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFESTS = ROOT / "weights" / "manifests"
+
+
+def _manifest(name):
+    return json.loads((MANIFESTS / f"{name}.transformer.json").read_text())
+
+
+def _ours(cfg, manifest):
+    """Our full-size model on meta, laid out as the loader would lay it out for that file."""
+    stored = {k.removeprefix("model.diffusion_model."): getattr(torch, v[1]) for k, v in manifest["tensors"].items()}
+    with torch.device("meta"):
+        model = LTX2Transformer(cfg)
+        install_fp8_layers(model, stored)
+    return {
+        "model.diffusion_model." + name: [
+            list(t.shape),
+            str(_target_dtype(name, stored.get(name, torch.bfloat16), torch.bfloat16)).removeprefix("torch."),
+        ]
+        for name, t in model.state_dict().items()
+    }
+
+
+@pytest.mark.parametrize(
+    "name, cfg, params",
+    [
+        ("ltx-2-19b", LTX2_19B, 18_876_174_592),
+        ("ltx-2-19b-fp8-cast", LTX2_19B, 18_876_174_592),
+        ("ltx-2.3-22b", LTX2_3_22B, 18_988_838_144),
+    ],
+)
+def test_full_size_state_dict_equals_official_manifest(name, cfg, params):
+    manifest = _manifest(name)
+    ours = _ours(cfg, manifest)
+    assert sorted(ours) == sorted(manifest["tensors"])  # same keys
+    diff = {k: (ours[k], manifest["tensors"][k]) for k in ours if ours[k] != manifest["tensors"][k]}
+    assert not diff, list(diff.items())[:5]  # same shapes and dtypes
+    assert manifest["parameters"] == params
+    assert sum(torch.Size(s).numel() for s, _ in ours.values()) == params
+
+
+def test_19b_stream_sizes():
+    with torch.device("meta"):
+        model = LTX2Transformer(LTX2_19B)
+    block = model.transformer_blocks[0]
+    assert sum(p.numel() for p in block.parameters()) == 386_074_624
+    assert block.attn1.to_q.weight.shape == (4096, 4096) and block.audio_attn1.to_q.weight.shape == (2048, 2048)
+    assert block.audio_to_video_attn.to_k.weight.shape == (2048, 2048)  # audio -> 32 x 64 heads
+    assert block.ff.net[0].proj.weight.shape == (16384, 4096)
+
+
+def test_manifests_are_what_the_official_package_gives():
+    pytest.importorskip("ltx_core")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "export_manifests.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
