@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -28,7 +29,8 @@ def _parity(args: argparse.Namespace) -> int:
     if (shape.frames - 1) % 8 or shape.height % 32 or shape.width % 32:
         print("ltx parity: --frames must be 1 + 8k and --height/--width multiples of 32", file=sys.stderr)
         return 2
-    rows = []
+    rows, stats = [], {}  # stats: checkpoint -> load times and (CUDA) peak memory of each side
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         if args.checkpoint:
             targets = [(Path(args.checkpoint).name, Path(args.checkpoint))]
@@ -40,20 +42,25 @@ def _parity(args: argparse.Namespace) -> int:
                 print(f"built-in checkpoint {spec.name}: {spec.description} -> {path}")
                 targets.append((spec.name, path))
         for name, path in targets:
-            rows += transformer_parity(path, device=args.device, dtype=dtype, shape=shape, group=f"{name} transformer")
+            stats[name] = {}
+            group = f"{name} transformer"
+            rows += transformer_parity(
+                path, device=args.device, dtype=dtype, shape=shape, group=group, stats=stats[name]
+            )
     print()
     print(f"transformer parity vs ltx-core 1.0.0, {args.dtype} on {args.device}, "
           f"clip {shape.frames}x{shape.height}x{shape.width} @ {shape.fps} fps, batch {shape.batch}")  # fmt: skip
     print(format_table(rows))
+    # Each side loads the file and runs every pass while the other side is not in memory.
+    for name, s in stats.items():
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in s.items()))
+    run = {"seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__}
+    if args.device == "cuda":
+        run["gpu"] = torch.cuda.get_device_name()
+    print("run: " + ", ".join(f"{k} {v}" for k, v in run.items()))
     if args.json:
-        write_json(
-            rows,
-            args.json,
-            device=args.device,
-            dtype=args.dtype,
-            shape=dataclasses.asdict(shape),
-            torch=torch.__version__,
-        )
+        context = dict(device=args.device, dtype=args.dtype, shape=dataclasses.asdict(shape))
+        write_json(rows, args.json, **context, **run, checkpoints=stats)
         print(f"report written to {args.json}")
     return 0 if all(r.passed for r in rows) else 1
 

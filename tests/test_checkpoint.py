@@ -155,3 +155,30 @@ def test_fp8_cast_layers_found_per_layer(tiny):
     linear = model.transformer_blocks[0].attn1.to_q
     assert linear.weight.dtype == torch.float8_e4m3fn and linear.bias.dtype == torch.float8_e4m3fn
     assert model.patchify_proj.weight.dtype == torch.float32
+
+
+def test_streamed_random_checkpoint_reads_back(tmp_path):
+    """scripts/make_random_checkpoint.py writes the safetensors format itself; our reader, the
+    safetensors package and the manifest layout must all agree on what it wrote."""
+    import importlib.util
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_random_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("make_random_checkpoint", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config, entries = module.plan("ltx-2-19b-fp8-cast", layers=1)
+    assert config["transformer"]["num_layers"] == 1
+    small = [e for e in entries if "transformer_blocks.0.attn2" in e[0] or e[0].endswith("scale_shift_table")]
+    path = tmp_path / "r.safetensors"
+    module.write(path, config, small, "cpu", seed=1, model_version="2.0.0")
+    ckpt = Checkpoint(path)
+    assert ckpt.model_version == "2.0.0" and ckpt.config == config
+    with safe_open(str(path), framework="pt") as f:
+        for key, shape, dtype in small:
+            t = ckpt.tensor(key)
+            assert list(t.shape) == shape and t.dtype == dtype
+            assert torch.equal(t.view(torch.uint8), f.get_tensor(key).view(torch.uint8))
+    assert ckpt.tensor("model.diffusion_model.transformer_blocks.0.attn2.to_q.weight").dtype == torch.float8_e4m3fn

@@ -137,17 +137,20 @@ def official_modules(spec: TinySpec) -> dict[str, torch.nn.Module]:
     return modules
 
 
-def random_value(name: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+def random_value(
+    name: str, shape: torch.Size, gen: torch.Generator, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """A value for parameter `name` that keeps activations O(1) and makes its branch contribute."""
     leaf = name.rsplit(".", 1)[-1]
+    randn = lambda: torch.randn(shape, generator=gen, device=device)  # noqa: E731
     if leaf == "weight" and len(shape) == 1:  # RMSNorm weights: near 1
-        return 1 + 0.2 * torch.randn(shape, generator=gen)
+        return 1 + 0.2 * randn()
     if leaf == "weight":  # linear weights
-        return torch.randn(shape, generator=gen) / math.sqrt(shape[-1])
+        return randn() / math.sqrt(shape[-1])
     if leaf == "bias":
-        return 0.1 * torch.randn(shape, generator=gen)
+        return 0.1 * randn()
     # scale/shift tables, learnable registers: clearly non-zero
-    return 0.5 * torch.randn(shape, generator=gen)
+    return 0.5 * randn()
 
 
 def fp8_cast_key(key: str) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -228,6 +229,24 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def _seconds_since(start: float, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return round(time.perf_counter() - start, 2)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _record_peak(device: torch.device, stats: dict, key: str) -> None:
+    """Peak device memory since the last reset, then reset for the next phase."""
+    if device.type == "cuda":
+        stats[key] = max(stats.get(key, 0.0), round(torch.cuda.max_memory_allocated(device) / 2**30, 2))
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def positions_rows(group: str, shape: ClipShape) -> list[Row]:
     f, h, w = shape.latent
     ta = audio_token_count(shape.frames, shape.fps)
@@ -248,17 +267,23 @@ def transformer_parity(
     group: str | None = None,
     seed: int = 0,
     edit_ours: Callable[[torch.nn.Module], None] | None = None,
+    stats: dict | None = None,
 ) -> list[Row]:
     """Rows for every compared tensor. `edit_ours` changes our model after loading (the tests use it
-    to show that a wrong weight is caught)."""
+    to show that a wrong weight is caught); `stats` receives each side's load time and, on CUDA,
+    its peak memory."""
     device = torch.device(device)
+    stats = {} if stats is None else stats
     ckpt = Checkpoint(path)
     cfg = transformer_config(ckpt)
     group = group or os.path.basename(str(path))
     cases = build_cases(cfg, shape, seed)
     rows = positions_rows(group, shape)
 
+    _reset_peak(device)
+    start = time.perf_counter()
     official = OfficialTransformer(path, device, dtype, cfg.has_audio)
+    stats["official_load_s"] = _seconds_since(start, device)
     lowp_cases = [cast_case(c, dtype, device) for c in cases]
     ref = run_official(official, lowp_cases)
     ref32 = None
@@ -267,11 +292,15 @@ def transformer_parity(
             ref32 = run_official(official, [cast_case(c, torch.float32, device, round_to=dtype) for c in cases])
     del official
     _free(device)
+    _record_peak(device, stats, "official_peak_gib")
 
+    start = time.perf_counter()
     ours = load_transformer(ckpt, device=device, dtype=dtype)
+    stats["ours_load_s"] = _seconds_since(start, device)
     if edit_ours is not None:
         edit_ours(ours)
     got = run_ours(ours, lowp_cases)
+    _record_peak(device, stats, "ours_peak_gib")
     del ours
     _free(device)
     if ref32 is None:

@@ -1,0 +1,76 @@
+"""Write a full-size LTX-2 transformer checkpoint with random weights, in the official layout.
+
+The keys, shapes and stored dtypes come from the official manifests in weights/manifests/ (made
+from ltx-core by export_manifests.py), the `config` metadata from the same manifest; the values are
+drawn as for the tiny parity checkpoints (ltx.parity.fixtures.random_value). The file is streamed
+tensor by tensor, so writing a 38 GB file needs one tensor of RAM, not 38 GB.
+
+    python scripts/make_random_checkpoint.py ltx-2-19b /data/ltx-2-19b-random.safetensors --device cuda
+    python scripts/make_random_checkpoint.py ltx-2.3-22b out.safetensors --layers 8   # full width, 8 blocks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ltx.checkpoint import DTYPES
+from ltx.parity.fixtures import random_value
+
+MANIFESTS = Path(__file__).resolve().parent.parent / "weights" / "manifests"
+_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def plan(manifest: str, layers: int | None) -> tuple[dict, list[tuple[str, list[int], torch.dtype]]]:
+    data = json.loads((MANIFESTS / f"{manifest}.transformer.json").read_text())
+    config = data["config"]
+    entries = []
+    for key, (shape, dtype) in data["tensors"].items():
+        parts = key.split(".")
+        if layers is not None and parts[2] == "transformer_blocks" and int(parts[3]) >= layers:
+            continue
+        entries.append((key, shape, getattr(torch, dtype)))
+    if layers is not None:
+        config["transformer"]["num_layers"] = layers
+    return config, entries
+
+
+def write(path: Path, config: dict, entries, device: str, seed: int, model_version: str) -> int:
+    header: dict = {"__metadata__": {"config": json.dumps(config), "model_version": model_version}}
+    offset = 0
+    for key, shape, dtype in entries:
+        nbytes = torch.Size(shape).numel() * dtype.itemsize
+        header[key] = {"dtype": _NAMES[dtype], "shape": shape, "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little") + raw)
+        for key, shape, dtype in entries:
+            value = random_value(key, torch.Size(shape), gen, device=device).to(dtype)
+            f.write(value.contiguous().cpu().view(torch.uint8).numpy().tobytes())
+    return offset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest", help="ltx-2-19b, ltx-2-19b-fp8-cast or ltx-2.3-22b")
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--layers", type=int, help="keep only the first N blocks")
+    parser.add_argument("--device", default="cpu", help="where to draw the random numbers")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    version = "2.3.0" if args.manifest.startswith("ltx-2.3") else "2.0.0"
+    config, entries = plan(args.manifest, args.layers)
+    start = time.perf_counter()
+    nbytes = write(args.output, config, entries, args.device, args.seed, version)
+    print(f"wrote {args.output}: {len(entries)} tensors, {nbytes / 1e9:.1f} GB in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
