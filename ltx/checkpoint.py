@@ -12,13 +12,14 @@ import mmap
 import os
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64,
@@ -176,3 +177,48 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r}, {len(self.tensors)} tensors)"
+
+
+def load_state(
+    module: nn.Module,
+    ckpt: Checkpoint,
+    keys: dict[str, str],
+    owned: set[str],
+    *,
+    device: str | torch.device,
+    dtype: torch.dtype,
+    what: str,
+    optional: dict[str, torch.Tensor] | None = None,
+    keep_dtype: Callable[[str, torch.Tensor], bool] = lambda name, t: False,
+) -> nn.Module:
+    """Fill `module` (built on the meta device) from `ckpt`, strictly, and return it in eval mode.
+
+    keys: each state-dict name -> its key in the file. owned: every file key this module answers
+    for (one left unused is unexpected). optional: values for names the file may leave out.
+    Floating tensors are cast to `dtype` unless `keep_dtype(name, tensor)`; tensors are assigned
+    one at a time from the memory map, so no second copy of the file is ever held.
+    """
+    optional = optional or {}
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    missing = sorted(keys[n] for n in expected if keys[n] not in ckpt.tensors and n not in optional)
+    unexpected = sorted(owned - set(keys.values()))
+    shapes = [
+        f"{keys[n]}: file {ckpt.tensors[keys[n]].shape}, model {s}"
+        for n, s in expected.items()
+        if keys[n] in ckpt.tensors and ckpt.tensors[keys[n]].shape != s
+    ]
+    if missing or unexpected or shapes:
+        lines = [f"{ckpt.path}: the {what} weights do not match its config"]
+        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+            if items:
+                lines.append(f"  {len(items)} {title}: " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
+        raise CheckpointError("\n".join(lines))
+    state = {}
+    for name in expected:
+        t = ckpt.tensor(keys[name]) if keys[name] in ckpt.tensors else optional[name]
+        cast = t.is_floating_point() and not keep_dtype(name, t)
+        state[name] = t.to(device=device, dtype=dtype if cast else t.dtype)
+    module.load_state_dict(state, strict=True, assign=True)
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module.eval()

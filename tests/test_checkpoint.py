@@ -74,9 +74,9 @@ def test_missing_unexpected_and_misshaped_keys_are_listed_together(tmp_path, tin
     with pytest.raises(CheckpointError) as e:
         load_transformer(path)
     message = str(e.value)
-    assert "1 missing: transformer_blocks.1.attn2.to_k.bias" in message
-    assert "1 unexpected: transformer_blocks.1.attn2.extra.weight" in message
-    assert "1 wrong shape: proj_out.weight: file (128, 41), model (128, 40)" in message
+    assert "1 missing: model.diffusion_model.transformer_blocks.1.attn2.to_k.bias" in message
+    assert "1 unexpected: model.diffusion_model.transformer_blocks.1.attn2.extra.weight" in message
+    assert "1 wrong shape: model.diffusion_model.proj_out.weight: file (128, 41), model (128, 40)" in message
 
 
 def test_other_components_keys_are_not_unexpected(tmp_path, tiny):
@@ -135,7 +135,7 @@ def test_file_without_config_needs_an_explicit_one(tmp_path, tiny):
         load_transformer(path)
     model = load_transformer(path, config=TINY["ltx-2.0-tiny"].transformer, dtype=torch.float32)
     assert model.cfg.num_layers == 3
-    with pytest.raises(CheckpointError, match="do not match the config"):  # the full-size preset does not fit
+    with pytest.raises(CheckpointError, match="do not match its config"):  # the full-size preset does not fit
         load_transformer(path, config="ltx-2-19b")
 
 

@@ -10,7 +10,6 @@ import torch
 
 from ltx import LTX2Transformer
 from ltx.config import LTX2_3_22B, LTX2_19B
-from ltx.dit.loading import _target_dtype
 from ltx.nn import install_fp8_layers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +26,10 @@ def _ours(cfg, manifest):
     with torch.device("meta"):
         model = LTX2Transformer(cfg)
         install_fp8_layers(model, stored)
+    # The loader keeps float8 weights as stored and casts everything else to the requested dtype.
+    dtype = lambda name: stored[name] if stored.get(name) == torch.float8_e4m3fn else torch.bfloat16  # noqa: E731
     return {
-        "model.diffusion_model." + name: [
-            list(t.shape),
-            str(_target_dtype(name, stored.get(name, torch.bfloat16), torch.bfloat16)).removeprefix("torch."),
-        ]
+        "model.diffusion_model." + name: [list(t.shape), str(dtype(name)).removeprefix("torch.")]
         for name, t in model.state_dict().items()
     }
 

@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError
+from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
 from ltx.config import TransformerConfig, preset
 from ltx.dit.model import LTX2Transformer
 from ltx.nn import install_fp8_layers
@@ -41,13 +41,6 @@ def transformer_config(ckpt: Checkpoint) -> TransformerConfig:
     return TransformerConfig.from_metadata(section, has_audio=has_audio)
 
 
-def _target_dtype(name: str, stored: torch.dtype, dtype: torch.dtype) -> torch.dtype:
-    """float8 weights and their float32 scales stay as stored; other floats take `dtype`."""
-    if stored in FP8_DTYPES or name.endswith(("weight_scale", "input_scale")):
-        return stored
-    return dtype if stored.is_floating_point else stored
-
-
 def load_transformer(
     path: str | os.PathLike | Checkpoint,
     *,
@@ -64,35 +57,15 @@ def load_transformer(
     """
     ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
     cfg = preset(config) if isinstance(config, str) else config or transformer_config(ckpt)
-    keys = transformer_keys(ckpt)
-    if not keys:
+    file_keys = transformer_keys(ckpt)
+    if not file_keys:
         raise CheckpointError(f"{ckpt.path}: holds no transformer (no keys under {TRANSFORMER_PREFIX!r})")
-    stored = {name: ckpt.tensors[key].dtype for name, key in keys.items()}
+    stored = {name: ckpt.tensors[key].dtype for name, key in file_keys.items()}
     with torch.device("meta"):
         model = LTX2Transformer(cfg)
         model.fp8_layers = install_fp8_layers(model, stored)
-
-    expected = {name: tuple(p.shape) for name, p in model.state_dict().items()}
-    missing = sorted(expected.keys() - keys.keys())
-    unexpected = sorted(keys.keys() - expected.keys())
-    mis_shaped = [
-        f"{name}: file {ckpt.tensors[keys[name]].shape}, model {shape}"
-        for name, shape in expected.items()
-        if name in keys and ckpt.tensors[keys[name]].shape != shape
-    ]
-    if missing or unexpected or mis_shaped:
-        lines = [f"{ckpt.path}: the transformer weights do not match the config {cfg!r}"]
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mis_shaped)):
-            if items:
-                lines.append(f"  {len(items)} {title}: " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
-        raise CheckpointError("\n".join(lines))
-
-    device = torch.device(device)
-    state = {}
-    for name in expected:
-        tensor = ckpt.tensor(keys[name])
-        state[name] = tensor.to(device=device, dtype=_target_dtype(name, tensor.dtype, dtype))
-    model.load_state_dict(state, strict=True, assign=True)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.eval()
+    keys = {name: TRANSFORMER_PREFIX + name for name in model.state_dict()}
+    keep = lambda name, t: t.dtype in FP8_DTYPES or name.endswith(("weight_scale", "input_scale"))  # noqa: E731
+    what = f"transformer ({'audio-video' if cfg.has_audio else 'video-only'}, {cfg.num_layers} blocks)"
+    owned = set(file_keys.values())
+    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep)
