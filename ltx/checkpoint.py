@@ -161,18 +161,25 @@ class Checkpoint:
         return sum(self.tensors[k].numel for k in keys)
 
     # -- tensors -----------------------------------------------------------------------------------
-    def tensor(self, key: str) -> torch.Tensor:
-        """A CPU tensor that views the file's memory map (copy-on-write: writes never reach the file)."""
+    def new_map(self) -> mmap.mmap:
+        """A private copy-on-write mapping of the file: writes through its views stay in this process
+        and in this mapping, so two models loaded through two mappings never share a changed page."""
+        with open(self.path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+
+    def tensor(self, key: str, mapping: mmap.mmap | None = None) -> torch.Tensor:
+        """A CPU tensor that views the file's memory map (`mapping`, or one shared by this object)."""
         info = self.tensors[key]
         if info.numel == 0:
             return torch.empty(info.shape, dtype=info.dtype)
-        if self._mmap is None:
-            with open(self.path, "rb") as f:
-                self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        if mapping is None:
+            if self._mmap is None:
+                self._mmap = self.new_map()
+            mapping = self._mmap
         if info.start % info.dtype.itemsize:  # unaligned data: copy rather than make a misaligned view
-            data = bytearray(self._mmap[info.start : info.start + info.nbytes])
+            data = bytearray(mapping[info.start : info.start + info.nbytes])
             return torch.frombuffer(data, dtype=info.dtype).reshape(info.shape)
-        t = torch.frombuffer(self._mmap, dtype=info.dtype, count=info.numel, offset=info.start)
+        t = torch.frombuffer(mapping, dtype=info.dtype, count=info.numel, offset=info.start)
         return t.reshape(info.shape)
 
     def __repr__(self) -> str:
@@ -196,7 +203,8 @@ def load_state(
     keys: each state-dict name -> its key in the file. owned: every file key this module answers
     for (one left unused is unexpected). optional: values for names the file may leave out.
     Floating tensors are cast to `dtype` unless `keep_dtype(name, tensor)`; tensors are assigned
-    one at a time from the memory map, so no second copy of the file is ever held.
+    one at a time from a memory map, so no second copy of the file is ever held (on the CPU in the
+    file's dtype the parameters are views of the map).
     """
     optional = optional or {}
     expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
@@ -213,9 +221,9 @@ def load_state(
             if items:
                 lines.append(f"  {len(items)} {title}: " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
         raise CheckpointError("\n".join(lines))
-    state = {}
+    state, mapping = {}, ckpt.new_map()  # a mapping of its own: models never share file pages
     for name in expected:
-        t = ckpt.tensor(keys[name]) if keys[name] in ckpt.tensors else optional[name]
+        t = ckpt.tensor(keys[name], mapping) if keys[name] in ckpt.tensors else optional[name]
         cast = t.is_floating_point() and not keep_dtype(name, t)
         state[name] = t.to(device=device, dtype=dtype if cast else t.dtype)
     module.load_state_dict(state, strict=True, assign=True)

@@ -1,0 +1,36 @@
+"""Video VAE (encoder, denoising decoder, tiling) and latent upsamplers, for LTX-2 and LTX-Video."""
+
+from ltx.vae.loading import load_latent_upsampler, load_video_decoder, load_video_encoder, vae_config, vae_family
+from ltx.vae.tiling import Tiling, decode, tiled_decode, tiled_encode
+from ltx.vae.upsampler import LatentUpsampler, adain, upsample_latents
+from ltx.vae.video import (
+    VideoDecoder,
+    VideoEncoder,
+    check_video_shape,
+    from_uint8,
+    latent_frames,
+    pixel_frames,
+    to_uint8,
+)
+
+__all__ = [
+    "LatentUpsampler",
+    "Tiling",
+    "VideoDecoder",
+    "VideoEncoder",
+    "adain",
+    "check_video_shape",
+    "decode",
+    "from_uint8",
+    "latent_frames",
+    "load_latent_upsampler",
+    "load_video_decoder",
+    "load_video_encoder",
+    "pixel_frames",
+    "tiled_decode",
+    "tiled_encode",
+    "to_uint8",
+    "upsample_latents",
+    "vae_config",
+    "vae_family",
+]

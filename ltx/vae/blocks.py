@@ -1,0 +1,124 @@
+"""The VAE's blocks: residual blocks (optionally timestep-modulated, with spatial noise injection),
+groups of them, and the space<->depth resamplers with their channel-averaged / tiled residuals."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ltx.nn.adaln import TimestepEmbedding
+from ltx.vae.layers import CausalConv3d, ChannelLayerNorm, depth_to_space, make_norm, space_to_depth, spatial_noise
+
+
+class ResnetBlock(nn.Module):
+    """norm1 [* (1+scale1) + shift1] -> SiLU -> conv1 [+ noise] -> norm2 [* (1+scale2) + shift2] ->
+    SiLU -> conv2 [+ noise], added to the input (through norm3 + a 1x1 conv when the width changes).
+
+    norm3 is GroupNorm(1) in ltx-core (LTX-2) and a per-voxel LayerNorm in ltx-video."""
+
+    def __init__(self, cin: int, cout: int, norm: str, padding: str, *, noise: bool = False,
+                 timestep: bool = False, family: str = "ltx2"):  # fmt: skip
+        super().__init__()
+        self.norm1 = make_norm(norm, cin)
+        self.non_linearity = nn.SiLU()
+        self.conv1 = CausalConv3d(cin, cout, padding_mode=padding)
+        self.norm2 = make_norm(norm, cout)
+        self.conv2 = CausalConv3d(cout, cout, padding_mode=padding)
+        if noise:
+            self.per_channel_scale1 = nn.Parameter(torch.zeros(cin, 1, 1))
+            self.per_channel_scale2 = nn.Parameter(torch.zeros(cin, 1, 1))
+        self.noise = noise
+        if cin != cout:
+            self.norm3 = nn.GroupNorm(1, cin, eps=1e-6) if family == "ltx2" else ChannelLayerNorm(cin)
+            self.conv_shortcut = nn.Conv3d(cin, cout, kernel_size=1)
+        else:
+            self.norm3 = self.conv_shortcut = nn.Identity()
+        if timestep:
+            self.scale_shift_table = nn.Parameter(torch.zeros(4, cin))
+        self.timestep = timestep
+
+    def forward(
+        self, x, causal: bool = True, t_emb: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ):
+        h = self.norm1(x)
+        if self.timestep:
+            rows = self.scale_shift_table[None, ..., None, None, None].to(h) + t_emb.reshape(x.shape[0], 4, -1, 1, 1, 1)
+            shift1, scale1, shift2, scale2 = rows.unbind(dim=1)
+            h = h * (1 + scale1) + shift1
+        h = self.conv1(self.non_linearity(h), causal=causal)
+        if self.noise:
+            h = spatial_noise(h, self.per_channel_scale1, generator)
+        h = self.norm2(h)
+        if self.timestep:
+            h = h * (1 + scale2) + shift2
+        h = self.conv2(self.non_linearity(h), causal=causal)
+        if self.noise:
+            h = spatial_noise(h, self.per_channel_scale2, generator)
+        return self.conv_shortcut(self.norm3(x)) + h
+
+
+class ResGroup(nn.Module):
+    """`res_x`: num_layers residual blocks of constant width; with timestep conditioning one
+    embedder (4 rows of modulation per channel) feeds them all."""
+
+    def __init__(
+        self, channels: int, num_layers: int, norm: str, padding: str, *, noise: bool, timestep: bool, family: str
+    ):
+        super().__init__()
+        if timestep:
+            self.time_embedder = TimestepEmbedding(4 * channels)
+        self.timestep = timestep
+        self.res_blocks = nn.ModuleList(
+            ResnetBlock(channels, channels, norm, padding, noise=noise, timestep=timestep, family=family)
+            for _ in range(num_layers)
+        )
+
+    def forward(self, x, causal: bool = True, t: torch.Tensor | None = None, generator: torch.Generator | None = None):
+        t_emb = None
+        if self.timestep:
+            t_emb = self.time_embedder(t.flatten(), x.dtype).view(x.shape[0], -1, 1, 1, 1)
+        for block in self.res_blocks:
+            x = block(x, causal, t_emb, generator)
+        return x
+
+
+class SpaceToDepthDown(nn.Module):
+    """`compress_*_res`: conv to cout/prod(stride) channels then space-to-depth, plus the
+    space-to-depth input averaged over groups of channels. Time-strided: frame 0 is duplicated first."""
+
+    def __init__(self, cin: int, cout: int, stride: tuple[int, int, int], padding: str):
+        super().__init__()
+        self.stride = stride
+        self.group_size = cin * math.prod(stride) // cout
+        self.conv = CausalConv3d(cin, cout // math.prod(stride), padding_mode=padding)
+
+    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        if self.stride[0] == 2:
+            x = torch.cat([x[:, :, :1], x], dim=2)
+        skip = space_to_depth(x, self.stride)
+        skip = skip.unflatten(1, (-1, self.group_size)).mean(dim=2)
+        return space_to_depth(self.conv(x, causal=causal), self.stride) + skip
+
+
+class DepthToSpaceUp(nn.Module):
+    """Decoder `compress_*`: conv to prod(stride)*cin/reduction channels then depth-to-space; the
+    first frame is dropped when time is strided. `residual` adds the depth-to-space input, tiled."""
+
+    def __init__(
+        self, cin: int, stride: tuple[int, int, int], padding: str, residual: bool = False, reduction: int = 1
+    ):
+        super().__init__()
+        self.stride, self.residual, self.reduction = stride, residual, reduction
+        self.conv = CausalConv3d(cin, math.prod(stride) * cin // reduction, padding_mode=padding)
+
+    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        if self.residual:
+            skip = depth_to_space(x, self.stride).repeat(1, math.prod(self.stride) // self.reduction, 1, 1, 1)
+            if self.stride[0] == 2:
+                skip = skip[:, :, 1:]
+        x = depth_to_space(self.conv(x, causal=causal), self.stride)
+        if self.stride[0] == 2:
+            x = x[:, :, 1:]
+        return x + skip if self.residual else x

@@ -1,0 +1,124 @@
+"""Small pieces of the video VAE: causal 3-D convolution, norms, space<->depth, latent statistics."""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+
+class CausalConv3d(nn.Module):
+    """A k x k x k Conv3d that pads time by repeating edge frames and space by the conv's own mode.
+
+    causal=True: k-1 copies of the first frame in front (output frame t sees frames <= t).
+    causal=False: (k-1)/2 copies of the first frame in front and of the last frame behind.
+    The inner module is `.conv`, as in the official checkpoints (`...conv_in.conv.weight`).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, stride=1, padding_mode: str = "zeros"
+    ):
+        super().__init__()
+        self.time_kernel = kernel_size
+        pad = kernel_size // 2
+        self.conv = nn.Conv3d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=(0, pad, pad), padding_mode=padding_mode
+        )
+
+    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        k = self.time_kernel
+        if causal:
+            x = torch.cat([x[:, :, :1].repeat(1, 1, k - 1, 1, 1), x], dim=2)
+        else:
+            x = torch.cat(
+                [x[:, :, :1].repeat(1, 1, (k - 1) // 2, 1, 1), x, x[:, :, -1:].repeat(1, 1, (k - 1) // 2, 1, 1)], dim=2
+            )
+        return self.conv(x)
+
+
+class PixelNorm(nn.Module):
+    """x / sqrt(mean over channels of x^2 + eps), per voxel; no parameters."""
+
+    def __init__(self, eps: float = 1e-8):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / torch.sqrt(torch.mean(x**2, dim=1, keepdim=True) + self.eps)
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over channels at each voxel (ltx-video's norm3 and 'layer_norm'); key `.norm.*`."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(self.norm(rearrange(x, "b c d h w -> b d h w c")), "b d h w c -> b c d h w")
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    if kind == "pixel_norm":
+        return PixelNorm()
+    if kind == "group_norm":
+        return nn.GroupNorm(num_groups=32, num_channels=channels, eps=1e-6)
+    return ChannelLayerNorm(channels)
+
+
+def patchify(x: torch.Tensor, p: int) -> torch.Tensor:
+    """(B, C, F, H, W) -> (B, C*p*p, F, H/p, W/p); channel order (c, column offset, row offset)."""
+    return x if p == 1 else rearrange(x, "b c f (h q) (w r) -> b (c r q) f h w", q=p, r=p)
+
+
+def unpatchify(x: torch.Tensor, p: int) -> torch.Tensor:
+    return x if p == 1 else rearrange(x, "b (c r q) f h w -> b c f (h q) (w r)", q=p, r=p)
+
+
+def space_to_depth(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tensor:
+    return rearrange(x, "b c (d p1) (h p2) (w p3) -> b (c p1 p2 p3) d h w", p1=stride[0], p2=stride[1], p3=stride[2])
+
+
+def depth_to_space(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tensor:
+    return rearrange(x, "b (c p1 p2 p3) d h w -> b c (d p1) (h p2) (w p3)", p1=stride[0], p2=stride[1], p3=stride[2])
+
+
+class PerChannelStatistics(nn.Module):
+    """The dataset statistics of the latent channels: normalised = (x - mean) / std."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("std-of-means", torch.empty(channels))
+        self.register_buffer("mean-of-means", torch.empty(channels))
+
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        std, mean = self.get_buffer("std-of-means"), self.get_buffer("mean-of-means")
+        return std.view(1, -1, 1, 1, 1).to(x), mean.view(1, -1, 1, 1, 1).to(x)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        std, mean = self._stats(x)
+        return (x - mean) / std
+
+    def un_normalize(self, x: torch.Tensor) -> torch.Tensor:
+        std, mean = self._stats(x)
+        return x * std + mean
+
+
+def spatial_noise(x: torch.Tensor, scale: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """x + one (H, W) Gaussian map, scaled per channel, shared by every sample and frame."""
+    noise = torch.randn(x.shape[-2:], device=x.device, dtype=x.dtype, generator=generator)[None]
+    return x + (noise * scale.to(x))[None, :, None, ...]
+
+
+__all__ = [
+    "CausalConv3d",
+    "ChannelLayerNorm",
+    "PerChannelStatistics",
+    "PixelNorm",
+    "depth_to_space",
+    "make_norm",
+    "patchify",
+    "space_to_depth",
+    "spatial_noise",
+    "unpatchify",
+]

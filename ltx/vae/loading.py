@@ -1,0 +1,119 @@
+"""Loading the video VAE from a single-file checkpoint and latent upsamplers from their own files.
+
+Single file: `vae.encoder.*`, `vae.decoder.*`, `vae.per_channel_statistics.*` (one copy, given to
+both halves), and for LTX-Video files with use_quant_conv `vae.quant_conv.*` / `vae.post_quant_conv.*`.
+Strict as the transformer loader: one error lists every missing, unexpected or mis-shaped key.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ltx.checkpoint import Checkpoint, CheckpointError, load_state
+from ltx.config import UpsamplerConfig, VideoVAEConfig
+from ltx.vae.upsampler import LatentUpsampler
+from ltx.vae.video import VideoDecoder, VideoEncoder
+
+# Statistics the files carry but no official code reads.
+_UNUSED_STATISTICS = ("vae.per_channel_statistics.channel", "vae.per_channel_statistics.mean-of-stds")
+
+
+def vae_family(ckpt: Checkpoint) -> str:
+    """'ltx2' (ltx-core semantics) or 'ltxv' (LTX-Video 0.9.x, ltx-video semantics)."""
+    version = ckpt.model_version or ""
+    transformer_class = ckpt.config.get("transformer", {}).get("_class_name")
+    if version.startswith("2") or {"audio_vae", "vocoder", "text_connectors"} & set(ckpt.components):
+        return "ltx2"
+    if version.startswith("0.") or transformer_class == "Transformer3DModel":
+        return "ltxv"
+    raise CheckpointError(
+        f"{ckpt.path}: cannot tell an LTX-2 VAE from an LTX-Video one (model_version {version or 'absent'}); "
+        "pass family='ltx2' or family='ltxv'"
+    )
+
+
+def vae_config(ckpt: Checkpoint, family: str | None = None) -> VideoVAEConfig:
+    if "video_vae" not in ckpt.components:
+        held = ", ".join(sorted(ckpt.components)) or "no tensors"
+        raise CheckpointError(f"{ckpt.path}: holds no video VAE (no keys under 'vae.'); it holds: {held}")
+    section = ckpt.config.get("vae")
+    if section is None:
+        raise CheckpointError(
+            f"{ckpt.path}: has no 'config' metadata with a 'vae' section, so the VAE's layout is unknown"
+        )
+    return VideoVAEConfig.from_metadata(section, family or vae_family(ckpt))
+
+
+def _file_key(part: str, name: str) -> str:
+    """Our parameter name in `part` -> its key in the single file."""
+    if name.startswith("per_channel_statistics."):
+        return "vae." + name
+    if name in ("quant_conv.weight", "quant_conv.bias", "post_quant_conv.weight", "post_quant_conv.bias"):
+        return "vae." + name
+    return f"vae.{part}.{name}"
+
+
+def _load_half(cls, part: str, path, device, dtype, family, config):
+    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    cfg = config or vae_config(ckpt, family)
+    with torch.device("meta"):
+        module = cls(cfg)
+    names = module.state_dict().keys()
+    keys = {name: _file_key(part, name) for name in names}
+    quant = "vae.quant_conv." if part == "encoder" else "vae.post_quant_conv."
+    owned = {
+        k
+        for k in ckpt.components.get("video_vae", [])
+        if k.startswith((f"vae.{part}.", "vae.per_channel_statistics.", quant)) and not k.startswith(_UNUSED_STATISTICS)
+    }
+    return load_state(module, ckpt, keys, owned, device=device, dtype=dtype, what=f"video VAE {part}")
+
+
+def load_video_encoder(
+    path: str | os.PathLike | Checkpoint,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    family: str | None = None,
+    config: VideoVAEConfig | None = None,
+) -> VideoEncoder:
+    return _load_half(VideoEncoder, "encoder", path, device, dtype, family, config)
+
+
+def load_video_decoder(
+    path: str | os.PathLike | Checkpoint,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    family: str | None = None,
+    config: VideoVAEConfig | None = None,
+) -> VideoDecoder:
+    return _load_half(VideoDecoder, "decoder", path, device, dtype, family, config)
+
+
+def load_latent_upsampler(
+    path: str | os.PathLike | Checkpoint, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> LatentUpsampler:
+    """A latent upsampler file: flat keys, its own `config` metadata."""
+    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    if not ckpt.config:
+        raise CheckpointError(f"{ckpt.path}: has no 'config' metadata, so the upsampler's layout is unknown")
+    cfg = UpsamplerConfig.from_metadata(ckpt.config)
+    with torch.device("meta"):
+        module = LatentUpsampler(cfg)
+    keys = {name: name for name in module.state_dict()}
+    optional = {}
+    if cfg.rational_resampler and cfg.spatial_upsample and not cfg.temporal_upsample:
+        # A constant (binomial blur kernel); ltx-core saves it as a buffer, a file may leave it out.
+        with torch.device("cpu"):
+            optional["upsampler.blur_down.kernel"] = type(module.upsampler.blur_down)(module.upsampler.den).kernel
+    module = load_state(
+        module, ckpt, keys, set(ckpt.tensors), device=device, dtype=dtype, what="latent upsampler", optional=optional
+    )
+    if "upsampler.blur_down.kernel" in ckpt.tensors:
+        stored = ckpt.tensor("upsampler.blur_down.kernel").float()
+        if not torch.allclose(stored, optional["upsampler.blur_down.kernel"]):
+            raise CheckpointError(f"{ckpt.path}: upsampler.blur_down.kernel is not the 5x5 binomial kernel")
+    return module
