@@ -20,7 +20,7 @@ setup(
         # The official packages (ltx-core, ltx-pipelines) are test oracles, never runtime
         # dependencies; scripts/install.sh adds them with --no-deps, as their pins conflict with
         # current torch. "oracle" is what their compared parts import.
-        "oracle": ["transformers", "scipy"],
+        "oracle": ["transformers", "scipy", "pillow", "regex"],
         "test": ["pytest", "pytest-benchmark", "sentencepiece"],
         "triton": ["triton"],
     },

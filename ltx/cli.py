@@ -14,10 +14,15 @@ import torch
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+PARTS = ("transformer", "vae", "upsampler")
+
+
 def _parity(args: argparse.Namespace) -> int:
+    from ltx.checkpoint import Checkpoint
     from ltx.parity.compare import format_table, write_json
-    from ltx.parity.fixtures import TINY, write_tiny_checkpoint
+    from ltx.parity.fixtures import TINY, UPSAMPLERS, write_tiny_checkpoint, write_tiny_upsampler
     from ltx.parity.transformer import ClipShape, transformer_parity
+    from ltx.parity.vae import upsampler_parity, vae_parity
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("ltx parity: --device cuda asked for, but torch sees no CUDA device", file=sys.stderr)
@@ -29,27 +34,60 @@ def _parity(args: argparse.Namespace) -> int:
     if (shape.frames - 1) % 8 or shape.height % 32 or shape.width % 32:
         print("ltx parity: --frames must be 1 + 8k and --height/--width multiples of 32", file=sys.stderr)
         return 2
+    parts = set(args.parts.split(",")) if args.parts else set(PARTS)
+    if parts - set(PARTS):
+        print(f"ltx parity: --parts takes {','.join(PARTS)}; got {args.parts}", file=sys.stderr)
+        return 2
+    common = dict(device=args.device, dtype=dtype)
     rows, stats = [], {}  # stats: checkpoint -> load times and (CUDA) peak memory of each side
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        jobs = []  # (group, run) pairs
         if args.checkpoint:
-            targets = [(Path(args.checkpoint).name, Path(args.checkpoint))]
+            path = Path(args.checkpoint)
+            held = Checkpoint(path).components
+            name = path.name
+            if "transformer" in parts and "transformer" in held:
+                jobs.append(
+                    (
+                        f"{name} transformer",
+                        lambda g, p=path: transformer_parity(
+                            p, **common, shape=shape, group=g, stats=stats.setdefault(p.name, {})
+                        ),
+                    )
+                )  # noqa: E501
+            if "vae" in parts and "video_vae" in held:
+                jobs.append((f"{name} video VAE", lambda g, p=path: vae_parity(p, **common, group=g)))
+            if args.upsampler:
+                up = Path(args.upsampler)
+                jobs.append((f"{up.name} upsampler", lambda g, p=path, u=up: upsampler_parity(u, p, **common, group=g)))
         else:
             folder = Path(args.fixtures or tmp)
-            targets = []
+            files = {}
             for spec in TINY.values():
-                path = write_tiny_checkpoint(spec, folder / f"{spec.name}.safetensors")
-                print(f"built-in checkpoint {spec.name}: {spec.description} -> {path}")
-                targets.append((spec.name, path))
-        for name, path in targets:
-            stats[name] = {}
-            group = f"{name} transformer"
-            rows += transformer_parity(
-                path, device=args.device, dtype=dtype, shape=shape, group=group, stats=stats[name]
-            )
+                files[spec.name] = p = write_tiny_checkpoint(spec, folder / f"{spec.name}.safetensors")
+                print(f"built-in checkpoint {spec.name}: {spec.description}")
+                if "transformer" in parts and spec.transformer is not None:
+                    jobs.append(
+                        (
+                            f"{spec.name} transformer",
+                            lambda g, p=p: transformer_parity(
+                                p, **common, shape=shape, group=g, stats=stats.setdefault(p.name, {})
+                            ),
+                        )
+                    )  # noqa: E501
+                if "vae" in parts and spec.vae is not None:
+                    jobs.append((f"{spec.name} video VAE", lambda g, p=p: vae_parity(p, **common, group=g)))
+            for spec in UPSAMPLERS.values() if "upsampler" in parts else ():
+                p = write_tiny_upsampler(spec, folder / f"{spec.name}.safetensors")
+                print(f"built-in upsampler {spec.name}: {spec.description}")
+                jobs.append((spec.name, lambda g, p=p, v=files[spec.vae]: upsampler_parity(p, v, **common, group=g)))
+        for group, run in jobs:
+            rows += run(group)
     print()
-    print(f"transformer parity vs ltx-core 1.0.0, {args.dtype} on {args.device}, "
-          f"clip {shape.frames}x{shape.height}x{shape.width} @ {shape.fps} fps, batch {shape.batch}")  # fmt: skip
+    print(f"parity vs the official code (ltx-core 1.0.0 for LTX-2, ltx-video 0.1.2 for LTX-Video), "
+          f"{args.dtype} on {args.device}; transformer inputs: clip {shape.frames}x{shape.height}x{shape.width} "
+          f"@ {shape.fps} fps, batch {shape.batch}")  # fmt: skip
     print(format_table(rows))
     # Each side loads the file and runs every pass while the other side is not in memory.
     for name, s in stats.items():
@@ -62,7 +100,7 @@ def _parity(args: argparse.Namespace) -> int:
         context = dict(device=args.device, dtype=args.dtype, shape=dataclasses.asdict(shape))
         write_json(rows, args.json, **context, **run, checkpoints=stats)
         print(f"report written to {args.json}")
-    return 0 if all(r.passed for r in rows) else 1
+    return 0 if rows and all(r.passed for r in rows) else 1
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -122,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=24.0)
     p.add_argument("--text-tokens", type=int, default=16)
     p.add_argument("--fixtures", metavar="DIR", help="keep the built-in checkpoints in DIR")
+    p.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)} (default: all the file holds)")
+    p.add_argument("--upsampler", metavar="FILE", help="also compare this latent upsampler (with CHECKPOINT's VAE)")
     p.set_defaults(run=_parity)
 
     p = sub.add_parser("inspect", help="what a checkpoint holds: components, config, dtypes, parameter counts")

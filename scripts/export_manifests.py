@@ -1,9 +1,10 @@
-"""Write the official LTX-2 transformer key manifests into weights/manifests/.
+"""Write the official key manifests into weights/manifests/.
 
-Each manifest lists every tensor the official ltx-core 1.0.0 model expects under
-`model.diffusion_model.` for a shipped configuration: key -> [shape, dtype], with the dtype the
-published file stores (bf16, or float8_e4m3fn for the fp8-cast blocks). They are built from the
-official package on the meta device (no weights needed) and checked by tests/test_structure.py.
+Each manifest lists every tensor an official model expects in the single file for a shipped
+configuration: key -> [shape, dtype], with the dtype the published file stores (bf16, or
+float8_e4m3fn for the fp8-cast blocks). They are built from the official packages (ltx-core 1.0.0
+for LTX-2, ltx-video 0.1.2 for LTX-Video) on the meta device, no weights needed, and checked by
+tests/test_structure.py.
 
     python scripts/export_manifests.py            # rewrite the manifests
     python scripts/export_manifests.py --check    # exit 1 if a committed manifest differs
@@ -18,19 +19,14 @@ from pathlib import Path
 
 import torch
 
-from ltx.config import LTX2_3_22B, LTX2_19B, TransformerConfig
-from ltx.parity.fixtures import fp8_cast_key
+from ltx.config import LTX2_3_22B, LTX2_19B, VAE_PRESETS, TransformerConfig, VideoVAEConfig
+from ltx.parity.fixtures import _official_vae_tensors, fp8_cast_key
 
 OUT = Path(__file__).resolve().parent.parent / "weights" / "manifests"
 PREFIX = "model.diffusion_model."
-MANIFESTS: dict[str, tuple[TransformerConfig, bool]] = {
-    "ltx-2-19b.transformer": (LTX2_19B, False),
-    "ltx-2-19b-fp8-cast.transformer": (LTX2_19B, True),
-    "ltx-2.3-22b.transformer": (LTX2_3_22B, False),
-}
 
 
-def official_manifest(cfg: TransformerConfig, fp8_cast: bool) -> dict:
+def transformer_manifest(cfg: TransformerConfig, fp8_cast: bool) -> dict:
     from ltx_core.model.transformer import LTXModelConfigurator
 
     with torch.device("meta"):
@@ -40,14 +36,39 @@ def official_manifest(cfg: TransformerConfig, fp8_cast: bool) -> dict:
         key = PREFIX + name
         dtype = torch.float8_e4m3fn if fp8_cast and fp8_cast_key(key) else torch.bfloat16
         tensors[key] = [list(t.shape), str(dtype).removeprefix("torch.")]
-    import ltx_core
-
     return {
-        "source": f"ltx-core {getattr(ltx_core, '__version__', '1.0.0')} LTXModelConfigurator on the meta device",
+        "source": "ltx-core 1.0.0 LTXModelConfigurator on the meta device",
         "config": {"transformer": cfg.to_metadata()},
         "parameters": sum(t.numel() for t in model.state_dict().values()),
         "tensors": tensors,
     }
+
+
+def vae_manifest(cfg: VideoVAEConfig) -> dict:
+    """The keys the official VAE reads (statistics nobody reads, though shipped, are left out)."""
+    with torch.device("meta"):
+        found = _official_vae_tensors(cfg, {"vae": cfg.to_metadata()})
+    unused = ("vae.per_channel_statistics.channel", "vae.per_channel_statistics.mean-of-stds")
+    tensors = {k: [list(t.shape), "bfloat16"] for k, t in found.items() if k not in unused}
+    source = (
+        "ltx-core 1.0.0 Video{En,De}coderConfigurator"
+        if cfg.family == "ltx2"
+        else "ltx-video 0.1.2 CausalVideoAutoencoder"
+    )
+    return {
+        "source": f"{source} on the meta device",
+        "config": {"vae": cfg.to_metadata()},
+        "parameters": sum(torch.Size(shape).numel() for shape, _ in tensors.values()),
+        "tensors": tensors,
+    }
+
+
+MANIFESTS = {
+    "ltx-2-19b.transformer": lambda: transformer_manifest(LTX2_19B, False),
+    "ltx-2-19b-fp8-cast.transformer": lambda: transformer_manifest(LTX2_19B, True),
+    "ltx-2.3-22b.transformer": lambda: transformer_manifest(LTX2_3_22B, False),
+    **{f"{name}.vae": (lambda c=cfg: vae_manifest(c)) for name, cfg in VAE_PRESETS.items()},
+}
 
 
 def to_text(manifest: dict) -> str:
@@ -66,8 +87,8 @@ def main() -> int:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     stale = []
-    for name, (cfg, fp8) in MANIFESTS.items():
-        text = to_text(official_manifest(cfg, fp8))
+    for name, make in MANIFESTS.items():
+        text = to_text(make())
         path = OUT / f"{name}.json"
         if args.check:
             if not path.exists() or path.read_text() != text:

@@ -4,7 +4,8 @@
 #   bash scripts/install.sh --test   # ... and the test dependencies
 # torch: installed as 2.13.0 only when absent (an open requirement would pull several GB of CUDA
 # wheels on a CPU machine). The official packages go in with --no-deps: ltx-core pins torchaudio,
-# which has no build for this torch, and its model code runs without it.
+# which has no build for this torch, and its model code runs without it; ltx-video pins an old
+# transformers that its VAE never uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python -m pip"
@@ -12,4 +13,4 @@ python -c "import torch" 2>/dev/null || $PIP install "torch==2.13.0"
 extras="oracle"
 [ "${1:-}" = "--test" ] && extras="oracle,test"
 $PIP install -e ".[$extras]"
-$PIP install --no-deps "ltx-core==1.0.0" "ltx-pipelines==1.0.0"
+$PIP install --no-deps "ltx-core==1.0.0" "ltx-pipelines==1.0.0" "ltx-video==0.1.2" "diffusers==0.42.1"

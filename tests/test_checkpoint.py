@@ -1,11 +1,11 @@
 """Loading official single files: strictness, clear errors, memory mapping, fp8 detection."""
 
-import json
 import struct
 
 import pytest
 import torch
 from safetensors.torch import save_file
+from util import rewrite
 
 from ltx import Checkpoint, CheckpointError, ConfigError, load_transformer
 from ltx.checkpoint import TRANSFORMER_PREFIX
@@ -13,24 +13,10 @@ from ltx.dit import transformer_config
 from ltx.parity.fixtures import TINY
 
 
-def _rewrite(src, dst, edit_tensors=None, edit_config=None, metadata=True):
-    """Copy a checkpoint with its tensors and/or config changed."""
-    ckpt = Checkpoint(src)
-    tensors = {k: ckpt.tensor(k).clone() for k in ckpt.tensors}
-    config = json.loads(ckpt.metadata["config"])
-    if edit_tensors:
-        edit_tensors(tensors)
-    if edit_config:
-        edit_config(config["transformer"])
-    meta = {"config": json.dumps(config), "model_version": ckpt.model_version} if metadata else None
-    save_file(tensors, str(dst), metadata=meta)
-    return dst
-
-
 def test_config_and_components(tiny):
     ckpt = Checkpoint(tiny["ltx-2.3-tiny"])
     assert ckpt.model_version == "2.3.0"
-    assert set(ckpt.components) == {"transformer", "text_connectors"}
+    assert set(ckpt.components) == {"transformer", "text_connectors", "video_vae"}
     cfg = transformer_config(ckpt)
     assert cfg == TINY["ltx-2.3-tiny"].transformer
     assert transformer_config(Checkpoint(tiny["ltx-2.0-video-only-tiny"])).has_audio is False
@@ -41,7 +27,9 @@ def test_absent_keys_take_official_defaults(tmp_path, tiny):
         for key in ("av_ca_timestep_scale_multiplier", "rope_type", "frequencies_precision", "norm_eps"):
             del section[key]
 
-    cfg = transformer_config(Checkpoint(_rewrite(tiny["ltx-2.0-tiny"], tmp_path / "a.safetensors", edit_config=drop)))
+    cfg = transformer_config(
+        Checkpoint(rewrite(tiny["ltx-2.0-tiny"], tmp_path / "a.safetensors", transformer_config=drop))
+    )
     assert (cfg.av_ca_timestep_scale_multiplier, cfg.rope_type, cfg.frequencies_precision, cfg.norm_eps) == (
         1,
         "interleaved",
@@ -53,10 +41,18 @@ def test_absent_keys_take_official_defaults(tmp_path, tiny):
 def test_cpu_load_in_file_dtype_is_a_view_of_the_file(tiny):
     ckpt = Checkpoint(tiny["ltx-2.0-tiny"])
     model = load_transformer(ckpt, dtype=torch.float32)
-    key = TRANSFORMER_PREFIX + "transformer_blocks.1.attn1.to_q.weight"
-    assert model.transformer_blocks[1].attn1.to_q.weight.data_ptr() == ckpt.tensor(key).data_ptr()
+    weight = model.transformer_blocks[1].attn1.to_q.weight
+    assert not weight.untyped_storage().resizable()  # borrowed from the memory map, not allocated
     assert not any(p.requires_grad for p in model.parameters())
     assert not model.training
+    # A second model from the same Checkpoint maps the file again: changing one leaves the other.
+    twin = load_transformer(ckpt, dtype=torch.float32)
+    weight.data.add_(1.0)
+    assert not torch.equal(twin.transformer_blocks[1].attn1.to_q.weight, weight)
+    assert torch.equal(
+        twin.transformer_blocks[1].attn1.to_q.weight,
+        ckpt.tensor(TRANSFORMER_PREFIX + "transformer_blocks.1.attn1.to_q.weight"),
+    )
 
 
 def test_load_casts_to_requested_dtype(tiny):
@@ -70,7 +66,7 @@ def test_missing_unexpected_and_misshaped_keys_are_listed_together(tmp_path, tin
         tensors[TRANSFORMER_PREFIX + "transformer_blocks.1.attn2.extra.weight"] = torch.zeros(3)
         tensors[TRANSFORMER_PREFIX + "proj_out.weight"] = torch.zeros(128, 41)
 
-    path = _rewrite(tiny["ltx-2.0-tiny"], tmp_path / "bad.safetensors", edit_tensors=edit)
+    path = rewrite(tiny["ltx-2.0-tiny"], tmp_path / "bad.safetensors", tensors=edit)
     with pytest.raises(CheckpointError) as e:
         load_transformer(path)
     message = str(e.value)
@@ -85,7 +81,7 @@ def test_other_components_keys_are_not_unexpected(tmp_path, tiny):
         tensors["vocoder.vocoder.conv_pre.weight"] = torch.zeros(2)
         tensors["audio_vae.per_channel_statistics.mean-of-means"] = torch.zeros(2)
 
-    path = _rewrite(tiny["ltx-2.3-tiny"], tmp_path / "all.safetensors", edit_tensors=edit)
+    path = rewrite(tiny["ltx-2.3-tiny"], tmp_path / "all.safetensors", tensors=edit)
     assert {"video_vae", "vocoder", "audio_vae", "text_connectors"} <= set(Checkpoint(path).components)
     load_transformer(path, dtype=torch.float32)
 
@@ -130,7 +126,7 @@ def test_file_without_transformer(tmp_path):
 
 
 def test_file_without_config_needs_an_explicit_one(tmp_path, tiny):
-    path = _rewrite(tiny["ltx-2.0-tiny"], tmp_path / "noconf.safetensors", metadata=False)
+    path = rewrite(tiny["ltx-2.0-tiny"], tmp_path / "noconf.safetensors", metadata={})
     with pytest.raises(CheckpointError, match="no 'config' metadata"):
         load_transformer(path)
     model = load_transformer(path, config=TINY["ltx-2.0-tiny"].transformer, dtype=torch.float32)
@@ -143,7 +139,7 @@ def test_unsupported_architecture_values_are_refused(tmp_path, tiny):
     def edit(section):
         section["qk_norm"] = "layer_norm"
 
-    path = _rewrite(tiny["ltx-2.0-tiny"], tmp_path / "qk.safetensors", edit_config=edit)
+    path = rewrite(tiny["ltx-2.0-tiny"], tmp_path / "qk.safetensors", transformer_config=edit)
     with pytest.raises(ConfigError, match="qk_norm='layer_norm'"):
         load_transformer(path)
 

@@ -28,7 +28,10 @@ def test_inspect_bad_file_exits_2(tmp_path, capsys):
 def test_parity_on_a_checkpoint_writes_a_passing_report(tiny, tmp_path, capsys):
     pytest.importorskip("ltx_core")
     report = tmp_path / "report.json"
-    assert main(["parity", str(tiny["ltx-2.3-tiny"]), "--json", str(report), "--frames", "9"]) == 0
+    assert (
+        main(["parity", str(tiny["ltx-2.3-tiny"]), "--json", str(report), "--frames", "9", "--parts", "transformer"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "52/52 tensors pass; every compared tensor is bitwise equal to the official" in out
     data = json.loads(report.read_text())
@@ -43,3 +46,15 @@ def test_parity_rejects_bad_clip_sizes(capsys):
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "ltx.cli", "parity", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--dtype" in out.stdout
+
+
+def test_parity_on_a_file_with_a_vae_and_an_upsampler(tiny, tmp_path, capsys):
+    pytest.importorskip("ltx_core")
+    from ltx.parity.fixtures import write_tiny_upsampler
+
+    up = write_tiny_upsampler("ltx-2-upsampler-x2-tiny", tmp_path / "up.safetensors")
+    assert main(["parity", str(tiny["ltx-2.0-tiny"]), "--parts", "vae", "--upsampler", str(up)]) == 0
+    out = capsys.readouterr().out
+    assert "[ltx-2.0-tiny.safetensors video VAE]" in out and "[up.safetensors upsampler]" in out
+    assert "transformer]" not in out
+    assert main(["parity", "--parts", "vae,nonsense"]) == 2

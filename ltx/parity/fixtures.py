@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from ltx.config import TransformerConfig
+from ltx.config import TransformerConfig, UpsamplerConfig, VideoVAEConfig
 
 # Official metadata keys for the text connectors (the text side reads them; the transformer ignores them).
 _CONNECTOR_2_0 = {
@@ -41,15 +41,16 @@ _CONNECTOR_2_3 = {
 
 @dataclass(frozen=True)
 class TinySpec:
-    """A built-in tiny checkpoint: a transformer config plus what else the file holds."""
+    """A built-in tiny single-file checkpoint: the components it holds and their configs."""
 
     name: str
     description: str
-    transformer: TransformerConfig
+    transformer: TransformerConfig | None
     model_version: str
     extra_config: dict[str, Any] = field(default_factory=dict)
     connectors: bool = True
     fp8_cast: bool = False  # store block attention/FF linears as float8_e4m3fn, the rest bf16
+    vae: VideoVAEConfig | None = None
 
 
 _TINY_2_0 = TransformerConfig(
@@ -76,22 +77,128 @@ _TINY_2_3 = _TINY_2_0.replace(
     caption_proj_before_connector=True,
 )
 
+# Video VAEs: 128 latent channels (what the transformers take) but narrow elsewhere; each one
+# exercises different blocks and options of its family.
+_VAE_2_0 = VideoVAEConfig(  # 2.0 block kinds, reflect padding in both halves, no timestep conditioning
+    family="ltx2",
+    encoder_blocks=(
+        ("res_x", {"num_layers": 1}),
+        ("compress_space_res", {"multiplier": 1}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_time_res", {"multiplier": 1}),
+        ("compress_all_res", {"multiplier": 1}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_all_res", {"multiplier": 2}),
+        ("res_x", {"num_layers": 1}),
+    ),
+    decoder_blocks=(
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {"residual": True, "multiplier": 2}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {"residual": True, "multiplier": 2}),
+        ("res_x", {"num_layers": 2}),
+        ("compress_all", {"residual": True, "multiplier": 2}),
+        ("res_x", {"num_layers": 1}),
+    ),
+    decoder_base_channels=16,
+    encoder_padding="reflect",
+    decoder_padding="reflect",
+    timestep_conditioning=False,
+)
+_VAE_2_3 = _VAE_2_0.replace(  # the denoising decoder with noise injection, causal decoding, default paddings
+    encoder_blocks=(
+        ("res_x", {"num_layers": 1}),
+        ("compress_time_res", {"multiplier": 1}),
+        ("compress_space", {}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_all_x_y", {"multiplier": 1}),
+        ("compress_all_res", {"multiplier": 1}),
+        ("res_x", {"num_layers": 1}),
+    ),
+    decoder_blocks=(
+        ("res_x", {"num_layers": 1, "inject_noise": True}),
+        ("compress_time", {}),
+        ("compress_space", {"multiplier": 2}),
+        ("res_x", {"num_layers": 1, "inject_noise": True}),
+        ("compress_all", {"residual": True, "multiplier": 2}),
+        ("res_x", {"num_layers": 2}),
+        ("compress_all", {"residual": False, "multiplier": 2}),
+        ("res_x", {"num_layers": 1, "inject_noise": True}),
+    ),
+    encoder_padding="zeros",  # the key is left out of the file: ltx-core's defaults apply
+    decoder_padding="reflect",
+    causal_decoder=True,
+    timestep_conditioning=True,
+)
+_VAE_0_9_1 = VideoVAEConfig(  # LTX-Video 0.9.1 kinds: plain compress_all, res_x_y, noise + timestep decoder
+    family="ltxv",
+    patch_size=4,
+    norm_layer="pixel_norm",
+    latent_log_var="uniform",
+    encoder_blocks=(
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {}),
+        ("res_x_y", {"multiplier": 2}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {}),
+        ("res_x_y", {"multiplier": 2}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {}),
+        ("res_x", {"num_layers": 1}),
+    ),
+    decoder_blocks=(
+        ("res_x", {"num_layers": 1, "inject_noise": True}),
+        ("compress_all", {"residual": True, "multiplier": 2}),
+        ("res_x", {"num_layers": 1, "inject_noise": True}),
+        ("compress_all", {"residual": True, "multiplier": 2}),
+        ("res_x", {"num_layers": 2, "inject_noise": True}),
+        ("compress_all", {"residual": True, "multiplier": 2}),
+        ("res_x", {"num_layers": 1}),
+    ),
+    encoder_base_channels=32,
+    decoder_base_channels=16,
+    encoder_padding="zeros",
+    decoder_padding="zeros",
+    timestep_conditioning=True,
+)
+_VAE_0_9_0 = _VAE_0_9_1.replace(  # legacy shared block list, GroupNorm, per-channel log-variance, quant convs
+    norm_layer="group_norm",
+    latent_log_var="per_channel",
+    use_quant_conv=True,
+    encoder_blocks=(
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {"num_layers": 1}),
+        ("res_x_y", {"num_layers": 1}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {"num_layers": 1}),
+        ("res_x_y", {"num_layers": 1}),
+        ("res_x", {"num_layers": 1}),
+        ("compress_all", {"num_layers": 1}),
+        ("res_x", {"num_layers": 1}),
+    ),
+    decoder_base_channels=32,
+    timestep_conditioning=False,
+)
+_VAE_0_9_0 = _VAE_0_9_0.replace(decoder_blocks=_VAE_0_9_0.encoder_blocks)
+
 TINY: dict[str, TinySpec] = {
     s.name: s
     for s in (
         TinySpec(
             "ltx-2.0-tiny",
-            "LTX-2.0 layout: interleaved RoPE with front padding, caption projections",
+            "LTX-2.0 layout: interleaved RoPE with front padding, caption projections; reflect-padded VAE",
             _TINY_2_0,
             "2.0.0",
             _CONNECTOR_2_0,
+            vae=_VAE_2_0,
         ),
         TinySpec(
             "ltx-2.3-tiny",
-            "LTX-2.3 layout: split RoPE (float64 grid), gated attention, cross-attention AdaLN",
+            "LTX-2.3 layout: split RoPE (float64 grid), gated attention, cross-attention AdaLN; denoising VAE",
             _TINY_2_3,
             "2.3.0",
             _CONNECTOR_2_3,
+            vae=_VAE_2_3,
         ),
         TinySpec(
             "ltx-2.0-video-only-tiny",
@@ -108,33 +215,130 @@ TINY: dict[str, TinySpec] = {
             _CONNECTOR_2_0,
             fp8_cast=True,
         ),  # fmt: skip
+        TinySpec(
+            "ltx-video-0.9.1-tiny",
+            "LTX-Video 0.9.1 VAE: res_x_y blocks, timestep-conditioned decoder with noise injection",
+            None,
+            "0.9.1",
+            connectors=False,
+            vae=_VAE_0_9_1,
+        ),
+        TinySpec(
+            "ltx-video-0.9.0-tiny",
+            "LTX-Video 0.9.0 VAE: legacy shared block list, GroupNorm, per-channel variance, quant convs",
+            None,
+            "0.9.0",
+            connectors=False,
+            vae=_VAE_0_9_0,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class UpsamplerSpec:
+    """A built-in tiny latent upsampler file, for the VAE family whose statistics it works with."""
+
+    name: str
+    description: str
+    config: UpsamplerConfig
+    family: str  # "ltx2": compared with ltx-core; "ltxv": with ltx-video (plus AdaIN)
+    vae: str  # the TINY checkpoint whose latent statistics it runs with
+
+
+_UP = UpsamplerConfig(mid_channels=32, num_blocks_per_stage=1)
+UPSAMPLERS: dict[str, UpsamplerSpec] = {
+    s.name: s
+    for s in (
+        UpsamplerSpec("ltx-2-upsampler-x2-tiny", "spatial x2", _UP, "ltx2", "ltx-2.0-tiny"),
+        UpsamplerSpec(
+            "ltx-2-upsampler-x1.5-tiny",
+            "spatial x1.5 (rational)",
+            _UP.replace(rational_resampler=True, spatial_scale=1.5),
+            "ltx2",
+            "ltx-2.3-tiny",
+        ),  # fmt: skip
+        UpsamplerSpec(
+            "ltx-2-upsampler-temporal-tiny",
+            "temporal x2",
+            _UP.replace(spatial_upsample=False, temporal_upsample=True),
+            "ltx2",
+            "ltx-2.0-tiny",
+        ),  # fmt: skip
+        UpsamplerSpec(
+            "ltx-video-upsampler-x2-tiny",
+            "spatial x2 (per-frame network), with AdaIN",
+            _UP.replace(dims=2),
+            "ltxv",
+            "ltx-video-0.9.1-tiny",
+        ),  # fmt: skip
     )
 }
 
 
 def official_config(spec: TinySpec) -> dict[str, Any]:
-    return {"transformer": {**spec.transformer.to_metadata(), **spec.extra_config}}
+    config: dict[str, Any] = {}
+    if spec.transformer is not None:
+        config["transformer"] = {**spec.transformer.to_metadata(), **spec.extra_config}
+    if spec.vae is not None:
+        config["vae"] = spec.vae.to_metadata()
+    return config
 
 
-def official_modules(spec: TinySpec) -> dict[str, torch.nn.Module]:
-    """The official ltx-core modules for this spec, keyed by their prefix in the single file."""
-    from ltx_core.model.transformer import LTXModelConfigurator, LTXVideoOnlyModelConfigurator
-    from ltx_core.text_encoders.gemma.embeddings_connector import (
-        AudioEmbeddings1DConnectorConfigurator,
-        Embeddings1DConnectorConfigurator,
-    )
-
+def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
+    """File key -> tensor (for its shape and dtype) of every component of `spec`, taken from the
+    official modules' state dicts."""
     config = official_config(spec)
-    configurator = LTXModelConfigurator if spec.transformer.has_audio else LTXVideoOnlyModelConfigurator
-    modules = {"model.diffusion_model.": configurator.from_config(config)}
+    out: dict[str, torch.Tensor] = {}
+    if spec.transformer is not None:
+        from ltx_core.model.transformer import LTXModelConfigurator, LTXVideoOnlyModelConfigurator
+
+        configurator = LTXModelConfigurator if spec.transformer.has_audio else LTXVideoOnlyModelConfigurator
+        out.update(_prefixed("model.diffusion_model.", configurator.from_config(config)))
     if spec.connectors:
-        modules["model.diffusion_model.video_embeddings_connector."] = Embeddings1DConnectorConfigurator.from_config(
-            config
+        from ltx_core.text_encoders.gemma.embeddings_connector import (
+            AudioEmbeddings1DConnectorConfigurator,
+            Embeddings1DConnectorConfigurator,
         )
-        modules["model.diffusion_model.audio_embeddings_connector."] = (
-            AudioEmbeddings1DConnectorConfigurator.from_config(config)
-        )
-    return modules
+
+        for stream, configurator in (
+            ("video", Embeddings1DConnectorConfigurator),
+            ("audio", AudioEmbeddings1DConnectorConfigurator),
+        ):
+            out.update(
+                _prefixed(f"model.diffusion_model.{stream}_embeddings_connector.", configurator.from_config(config))
+            )
+    if spec.vae is not None:
+        out.update(_official_vae_tensors(spec.vae, config))
+    return out
+
+
+def _prefixed(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {prefix + k: v for k, v in module.state_dict().items()}
+
+
+def _official_vae_tensors(cfg: VideoVAEConfig, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    n = cfg.latent_channels
+    stats = {f"vae.per_channel_statistics.{k}": torch.empty(n) for k in ("std-of-means", "mean-of-means")}
+    # Statistics the shipped files carry and no official code reads:
+    stats.update(
+        {
+            "vae.per_channel_statistics.channel": torch.empty(n),
+            "vae.per_channel_statistics.mean-of-stds": torch.empty(n),
+        }
+    )
+    if cfg.family == "ltxv":
+        from ltx_video.models.autoencoders.causal_video_autoencoder import CausalVideoAutoencoder
+
+        return {**_prefixed("vae.", CausalVideoAutoencoder.from_config(dict(config["vae"]))), **stats}
+    from ltx_core.model.video_vae import VideoDecoderConfigurator, VideoEncoderConfigurator
+
+    out = {}
+    for part, configurator in (("encoder", VideoEncoderConfigurator), ("decoder", VideoDecoderConfigurator)):
+        for k, v in configurator.from_config(config).state_dict().items():
+            if not k.startswith("per_channel_statistics."):
+                out[f"vae.{part}.{k}"] = v
+    return {**out, **stats}
 
 
 def random_value(
@@ -143,13 +347,20 @@ def random_value(
     """A value for parameter `name` that keeps activations O(1) and makes its branch contribute."""
     leaf = name.rsplit(".", 1)[-1]
     randn = lambda: torch.randn(shape, generator=gen, device=device)  # noqa: E731
-    if leaf == "weight" and len(shape) == 1:  # RMSNorm weights: near 1
+    uniform = lambda lo, hi: lo + (hi - lo) * torch.rand(shape, generator=gen, device=device)  # noqa: E731
+    if leaf in ("std-of-means", "mean-of-stds"):  # latent statistics: clearly positive
+        return uniform(0.5, 1.5)
+    if leaf == "channel":
+        return torch.arange(shape[0], dtype=torch.float32, device=device)
+    if leaf == "timestep_scale_multiplier":  # the VAE decoder's learned multiplier (1000 at init)
+        return 1000 * uniform(0.8, 1.2)
+    if leaf == "weight" and len(shape) == 1:  # norm weights: near 1
         return 1 + 0.2 * randn()
-    if leaf == "weight":  # linear weights
-        return randn() / math.sqrt(shape[-1])
+    if leaf == "weight":  # linear and conv weights: unit gain
+        return randn() / math.sqrt(math.prod(shape[1:]))
     if leaf == "bias":
         return 0.1 * randn()
-    # scale/shift tables, learnable registers: clearly non-zero
+    # scale/shift tables, learnable registers, noise scales: clearly non-zero
     return 0.5 * randn()
 
 
@@ -163,15 +374,35 @@ def write_tiny_checkpoint(spec: TinySpec | str, path: str | Path, seed: int = 0)
     """Write the tiny checkpoint `spec` to `path` (float32, or fp8 + bf16 for fp8-cast specs)."""
     spec = TINY[spec] if isinstance(spec, str) else spec
     gen = torch.Generator().manual_seed(seed)
-    tensors: dict[str, torch.Tensor] = {}
-    for prefix, module in official_modules(spec).items():
-        for name, value in module.state_dict().items():
-            tensors[prefix + name] = random_value(name, value.shape, gen).contiguous()
+    tensors = {k: random_value(k, v.shape, gen).contiguous() for k, v in official_tensors(spec).items()}
     if spec.fp8_cast:
         tensors = {k: v.to(torch.float8_e4m3fn if fp8_cast_key(k) else torch.bfloat16) for k, v in tensors.items()}
+    metadata = {"config": json.dumps(official_config(spec)), "model_version": spec.model_version}
+    return _save(tensors, path, metadata)
+
+
+def write_tiny_upsampler(spec: UpsamplerSpec | str, path: str | Path, seed: int = 0) -> Path:
+    """A latent upsampler file: flat keys from the official module, `config` metadata."""
+    spec = UPSAMPLERS[spec] if isinstance(spec, str) else spec
+    if spec.family == "ltxv":
+        from ltx_video.models.autoencoders.latent_upsampler import LatentUpsampler
+
+        module = LatentUpsampler.from_config(spec.config.to_metadata())
+    else:
+        from ltx_core.model.upsampler import LatentUpsamplerConfigurator
+
+        module = LatentUpsamplerConfigurator.from_config(spec.config.to_metadata())
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {
+        k: v.clone() if k.endswith("blur_down.kernel") else random_value(k, v.shape, gen).contiguous()
+        for k, v in module.state_dict().items()
+    }
+    return _save(tensors, path, {"config": json.dumps(spec.config.to_metadata())})
+
+
+def _save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"config": json.dumps(official_config(spec)), "model_version": spec.model_version}
     save_file(tensors, str(path), metadata=metadata)
     return path
 

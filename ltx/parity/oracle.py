@@ -28,27 +28,34 @@ _OFFICIAL_SKIP = {
 
 def require(module: str):
     try:
+        if module.startswith("ltx_video"):  # diffusers' ModelMixin logs a warning on every .to(dtype)
+            importlib.import_module("diffusers").utils.logging.set_verbosity_error()
         return importlib.import_module(module)
     except ImportError as e:
         raise RuntimeError(f"{_INSTALL_HINT} ({e})") from None
+
+
+def build(path, configurator, sd_ops, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """A model built by ltx-core's SingleGPUModelBuilder, as its ModelLedger builds each component.
+    The builder warns and returns a half-built model when keys are missing; we refuse one."""
+    builder = require("ltx_core.loader.single_gpu_model_builder").SingleGPUModelBuilder
+    model = builder(model_path=str(path), model_class_configurator=configurator, model_sd_ops=sd_ops)
+    model = model.build(device=device, dtype=dtype).eval()
+    left = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
+    if left:
+        raise RuntimeError(f"ltx-core left {len(left)} tensors unloaded, e.g. {left[:5]}")
+    return model
 
 
 class OfficialTransformer:
     """ltx-core's LTXModel built by SingleGPUModelBuilder exactly as its ModelLedger does it."""
 
     def __init__(self, path: str | os.PathLike, device: torch.device, dtype: torch.dtype, has_audio: bool):
-        builder_mod = require("ltx_core.loader.single_gpu_model_builder")
         tmod = require("ltx_core.model.transformer")
         configurator = tmod.LTXModelConfigurator if has_audio else tmod.LTXVideoOnlyModelConfigurator
-        builder = builder_mod.SingleGPUModelBuilder(
-            model_path=str(path), model_class_configurator=configurator, model_sd_ops=tmod.LTXV_MODEL_COMFY_RENAMING_MAP
-        )
         # fp8-cast files: the official policy upcasts each fp8 weight to the activation dtype at run
         # time; casting it to `dtype` at load is the same arithmetic, and the builder does that here.
-        self.model = builder.build(device=device, dtype=dtype).eval()
-        left_on_meta = [n for n, p in self.model.named_parameters() if p.device.type == "meta"]
-        if left_on_meta:  # the official builder warns and returns a half-built model; we refuse
-            raise RuntimeError(f"ltx-core left {len(left_on_meta)} parameters unloaded, e.g. {left_on_meta[:5]}")
+        self.model = build(path, configurator, tmod.LTXV_MODEL_COMFY_RENAMING_MAP, device, dtype)
         self.dtype = dtype
 
     @property
@@ -110,3 +117,93 @@ def official_positions(frames: int, height: int, width: int, fps: float, audio_t
         video.create_initial_state(cpu, torch.float32).positions,
         audio.create_initial_state(cpu, torch.float32).positions,
     )
+
+
+class OfficialVideoVAE:
+    """The official VAE of a file: ltx-core's VideoEncoder/VideoDecoder (LTX-2, built by its
+    SingleGPUModelBuilder with its key filters) or ltx-video's CausalVideoAutoencoder (LTX-Video,
+    its from_pretrained), called the way each official pipeline calls it."""
+
+    def __init__(self, path: str | os.PathLike, family: str, device: torch.device, dtype: torch.dtype):
+        self.family, self.device, self.dtype = family, device, dtype
+        if family == "ltx2":
+            vae = require("ltx_core.model.video_vae")
+            self.encoder = build(path, vae.VideoEncoderConfigurator, vae.VAE_ENCODER_COMFY_KEYS_FILTER, device, dtype)
+            self.decoder = build(path, vae.VideoDecoderConfigurator, vae.VAE_DECODER_COMFY_KEYS_FILTER, device, dtype)
+        else:
+            cva = require("ltx_video.models.autoencoders.causal_video_autoencoder")
+            self.vae = cva.CausalVideoAutoencoder.from_pretrained(str(path), torch_dtype=dtype).to(device).eval()
+            self.encoder, self.decoder = self.vae.encoder, self.vae.decoder
+
+    def encode(self, video: torch.Tensor, seed: int) -> torch.Tensor:
+        with torch.no_grad():
+            if self.family == "ltx2":
+                return self.encoder(video)
+            torch.manual_seed(seed)  # ltx-video samples the posterior from the global generator
+            vae_encode = require("ltx_video.models.autoencoders.vae_encode").vae_encode
+            return vae_encode(video, self.vae, vae_per_channel_normalize=True)
+
+    def decode(self, latent: torch.Tensor, timestep, noise_scale, seed: int) -> torch.Tensor:
+        with torch.no_grad():
+            if self.family == "ltx2":  # its decoder adds the decode noise itself, at a fixed 0.025
+                if not torch.is_tensor(timestep):  # built as its decoder builds its default
+                    timestep = torch.full((latent.shape[0],), timestep, device=latent.device, dtype=latent.dtype)
+                generator = torch.Generator(latent.device).manual_seed(seed)
+                return self.decoder(latent, timestep=timestep.to(latent.device), generator=generator)
+            torch.manual_seed(seed)
+            t = None
+            if self.decoder.timestep_conditioning:  # as LTXVideoPipeline.__call__ does before decoding
+                b = latent.shape[0]
+                noise = torch.randn_like(latent)
+                t = torch.tensor(_as_list(timestep, b)).to(latent.device)
+                s = torch.tensor(_as_list(noise_scale, b)).to(latent.device)[:, None, None, None, None]
+                latent = latent * (1 - s) + noise * s
+            vae_decode = require("ltx_video.models.autoencoders.vae_encode").vae_decode
+            return vae_decode(latent, self.vae, is_video=True, vae_per_channel_normalize=True, timestep=t)
+
+    def tiled_decode(self, latent: torch.Tensor, tiling, seed: int) -> list[torch.Tensor]:
+        with torch.no_grad():
+            generator = torch.Generator(latent.device).manual_seed(seed)
+            return list(self.decoder.tiled_decode(latent, _official_tiling(tiling), generator=generator))
+
+    def tiled_encode(self, video: torch.Tensor, tiling) -> torch.Tensor:
+        with torch.no_grad():
+            return self.encoder.tiled_encode(video, _official_tiling(tiling))
+
+
+def _as_list(value, batch: int) -> list[float]:
+    if torch.is_tensor(value):
+        return [float(v) for v in value.reshape(-1).expand(batch)]
+    return [float(value)] * batch
+
+
+def _official_tiling(tiling):
+    t = require("ltx_core.model.video_vae.tiling")
+    return t.TilingConfig(
+        spatial_config=None if tiling.tile_px is None else t.SpatialTilingConfig(tiling.tile_px, tiling.overlap_px),
+        temporal_config=None
+        if tiling.tile_frames is None
+        else t.TemporalTilingConfig(tiling.tile_frames, tiling.overlap_frames),
+    )
+
+
+class OfficialUpsampler:
+    """ltx-core's LatentUpsampler (+ upsample_video) or ltx-video's (+ its multi-scale AdaIN)."""
+
+    def __init__(self, path: str | os.PathLike, family: str, device: torch.device, dtype: torch.dtype):
+        self.family = family
+        if family == "ltx2":
+            configurator = require("ltx_core.model.upsampler").LatentUpsamplerConfigurator
+            self.module = build(path, configurator, None, device, dtype)
+        else:
+            upsampler = require("ltx_video.models.autoencoders.latent_upsampler").LatentUpsampler
+            self.module = upsampler.from_pretrained(str(path)).to(device=device, dtype=dtype).eval()
+
+    def __call__(self, latent: torch.Tensor, vae: OfficialVideoVAE) -> torch.Tensor:
+        with torch.no_grad():
+            if self.family == "ltx2":
+                return require("ltx_core.model.upsampler.model").upsample_video(latent, vae.encoder, self.module)
+            enc = require("ltx_video.models.autoencoders.vae_encode")
+            pipe = require("ltx_video.pipelines.pipeline_ltx_video")
+            up = enc.normalize_latents(self.module(enc.un_normalize_latents(latent, vae.vae, True)), vae.vae, True)
+            return pipe.adain_filter_latent(up, latent, 1.0)

@@ -1,0 +1,23 @@
+"""Helpers shared by the tests."""
+
+import json
+
+from safetensors.torch import save_file
+
+from ltx import Checkpoint
+
+
+def rewrite(src, dst, tensors=None, transformer_config=None, metadata=None):
+    """Copy checkpoint `src` to `dst`: `tensors(dict)` edits the tensors in place,
+    `transformer_config(dict)` the config's transformer section; `metadata` replaces the metadata."""
+    ckpt = Checkpoint(src)
+    data = {k: ckpt.tensor(k).clone() for k in ckpt.tensors}
+    if tensors:
+        tensors(data)
+    meta = dict(ckpt.metadata) if metadata is None else metadata
+    if transformer_config:
+        config = json.loads(meta["config"])
+        transformer_config(config["transformer"])
+        meta["config"] = json.dumps(config)
+    save_file(data, str(dst), metadata=meta or None)
+    return dst
