@@ -43,7 +43,7 @@ def test_vae_fp32_bitwise(tiny, name):
     assert max(r.rel for r in rows) == 0.0
     cfg = TINY[name].vae
     names = {r.name for r in rows}
-    assert {"encode/conv_in", "encode/out", "decode/conv_out", "decode/out"} <= names
+    assert {"encode/conv_in", "encode/out", "decode/conv_out.conv", "decode/out"} <= names
     assert ("decode_t_per_sample/out" in names) == cfg.timestep_conditioning
     assert any(n.startswith("tiled_decode/chunk") for n in names) == (cfg.family == "ltx2")
 
@@ -70,7 +70,7 @@ def test_a_wrong_decoder_weight_fails_exactly_downstream(tiny):
     assert not any(n.startswith(("encode/", "tiled_encode/")) for n in failed)  # the encoder is untouched
     for case in ("decode", "decode_t_per_sample"):
         assert {f"{case}/up_blocks.{i}" for i in range(4)}.isdisjoint(failed)  # upstream of block 4
-        assert {f"{case}/up_blocks.4", f"{case}/up_blocks.5", f"{case}/conv_out", f"{case}/out"} <= failed
+        assert {f"{case}/up_blocks.4", f"{case}/up_blocks.5", f"{case}/conv_out.conv", f"{case}/out"} <= failed
     assert any(n.startswith("tiled_decode/") for n in failed)
 
 

@@ -59,7 +59,7 @@ def capture(module: torch.nn.Module, names: Iterable[str], run: Callable[[], tor
 
 
 def _stages(module: torch.nn.Module, blocks: str) -> list[str]:
-    return ["conv_in", *(f"{blocks}.{i}" for i in range(len(getattr(module, blocks)))), "conv_out"]
+    return ["conv_in", *(f"{blocks}.{i}" for i in range(len(getattr(module, blocks)))), "conv_out.conv"]
 
 
 class OursVAE:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ltx.nn.adaln import TimestepEmbedding
-from ltx.vae.layers import CausalConv3d, ChannelLayerNorm, depth_to_space, make_norm, space_to_depth, spatial_noise
+from ltx.vae.layers import CausalConv3d, ChannelLayerNorm, add_spatial_noise_, depth_to_space, make_norm, space_to_depth
 
 
 class ResnetBlock(nn.Module):
@@ -39,24 +39,25 @@ class ResnetBlock(nn.Module):
             self.scale_shift_table = nn.Parameter(torch.zeros(4, cin))
         self.timestep = timestep
 
-    def forward(
-        self, x, causal: bool = True, t_emb: torch.Tensor | None = None, generator: torch.Generator | None = None
-    ):
-        h = self.norm1(x)
+    def forward(self, x, causal: bool = True, t_emb: torch.Tensor | None = None, generator=None) -> torch.Tensor:
+        mod1 = mod2 = None
         if self.timestep:
-            rows = self.scale_shift_table[None, ..., None, None, None].to(h) + t_emb.reshape(x.shape[0], 4, -1, 1, 1, 1)
+            rows = self.scale_shift_table[None, ..., None, None, None].to(x) + t_emb.reshape(x.shape[0], 4, -1, 1, 1, 1)
             shift1, scale1, shift2, scale2 = rows.unbind(dim=1)
-            h = h * (1 + scale1) + shift1
-        h = self.conv1(self.non_linearity(h), causal=causal)
+            mod1, mod2 = (scale1, shift1), (scale2, shift2)
+        # In-place steps and dels keep x plus two full-size tensors alive at the most.
+        h = self.conv1.norm_act_conv(x, self.norm1, causal, mod1)
         if self.noise:
-            h = spatial_noise(h, self.per_channel_scale1, generator)
-        h = self.norm2(h)
-        if self.timestep:
-            h = h * (1 + scale2) + shift2
-        h = self.conv2(self.non_linearity(h), causal=causal)
+            add_spatial_noise_(h, self.per_channel_scale1, generator)
+        h2 = self.conv2.norm_act_conv(h, self.norm2, causal, mod2)
+        del h
         if self.noise:
-            h = spatial_noise(h, self.per_channel_scale2, generator)
-        return self.conv_shortcut(self.norm3(x)) + h
+            add_spatial_noise_(h2, self.per_channel_scale2, generator)
+        if isinstance(self.conv_shortcut, nn.Identity):
+            return h2.add_(x)
+        # A new sum, shortcut first: it keeps the shortcut's memory layout (channels-last after
+        # ltx-video's LayerNorm), which decides how the next convolution rounds, as in the official.
+        return self.conv_shortcut(self.norm3(x)) + h2
 
 
 class ResGroup(nn.Module):
@@ -114,11 +115,11 @@ class DepthToSpaceUp(nn.Module):
         self.conv = CausalConv3d(cin, math.prod(stride) * cin // reduction, padding_mode=padding)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
-        if self.residual:
-            skip = depth_to_space(x, self.stride).repeat(1, math.prod(self.stride) // self.reduction, 1, 1, 1)
-            if self.stride[0] == 2:
-                skip = skip[:, :, 1:]
-        x = depth_to_space(self.conv(x, causal=causal), self.stride)
+        y = depth_to_space(self.conv(x, causal=causal), self.stride)
         if self.stride[0] == 2:
-            x = x[:, :, 1:]
-        return x + skip if self.residual else x
+            y = y[:, :, 1:]
+        if self.residual:  # + the depth-to-space input, tiled over the channel groups (by broadcasting)
+            skip = depth_to_space(x, self.stride)
+            skip = skip[:, :, 1:] if self.stride[0] == 2 else skip
+            y.unflatten(1, (math.prod(self.stride) // self.reduction, -1)).add_(skip.unsqueeze(1))
+        return y

@@ -92,7 +92,7 @@ class VideoEncoder(nn.Module):
         x = self.conv_in(patchify(video, self.cfg.patch_size))
         for block in self.down_blocks:
             x = block(x)
-        x = self.conv_out(self.conv_act(self.conv_norm_out(x)))
+        x = self.conv_out.norm_act_conv(x, self.conv_norm_out, causal=True)
         n, kind = self.cfg.latent_channels, self.cfg.latent_log_var
         if self.cfg.use_quant_conv:
             x = self.quant_conv(x)
@@ -200,12 +200,12 @@ class VideoDecoder(nn.Module):
                 x = block(x, causal, None, generator)
             else:
                 x = block(x, causal=causal)
-        x = self.conv_norm_out(x)
+        modulation = None
         if self.cfg.timestep_conditioning:
             emb = self.last_time_embedder(t.flatten(), x.dtype).view(b, 2, -1, 1, 1, 1)
             shift, scale = (self.last_scale_shift_table[None, ..., None, None, None].to(x) + emb).unbind(dim=1)
-            x = x * (1 + scale) + shift
-        x = self.conv_out(self.conv_act(x), causal=causal)
+            modulation = (scale, shift)
+        x = self.conv_out.norm_act_conv(x, self.conv_norm_out, causal, modulation)
         return unpatchify(x, self.cfg.patch_size)
 
 
