@@ -5,8 +5,9 @@ from ltx-core by export_manifests.py), the `config` metadata from the same manif
 drawn as for the tiny parity checkpoints (ltx.parity.fixtures.random_value). The file is streamed
 tensor by tensor, so writing a 38 GB file needs one tensor of RAM, not 38 GB.
 
-    python scripts/make_random_checkpoint.py ltx-2-19b /data/ltx-2-19b-random.safetensors --device cuda
-    python scripts/make_random_checkpoint.py ltx-2.3-22b out.safetensors --layers 8   # full width, 8 blocks
+    python scripts/make_random_checkpoint.py ltx-2-19b.transformer /data/ltx-2-19b-random.safetensors --device cuda
+    python scripts/make_random_checkpoint.py ltx-2.3-22b.transformer out.safetensors --layers 8   # 8 blocks
+    python scripts/make_random_checkpoint.py ltx-2.vae vae.safetensors
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ _NAMES = {v: k for k, v in DTYPES.items()}
 
 
 def plan(manifest: str, layers: int | None) -> tuple[dict, list[tuple[str, list[int], torch.dtype]]]:
-    data = json.loads((MANIFESTS / f"{manifest}.transformer.json").read_text())
+    data = json.loads((MANIFESTS / f"{manifest}.json").read_text())
     config = data["config"]
     entries = []
     for key, (shape, dtype) in data["tensors"].items():
         parts = key.split(".")
-        if layers is not None and parts[2] == "transformer_blocks" and int(parts[3]) >= layers:
+        if layers is not None and parts[2:3] == ["transformer_blocks"] and int(parts[3]) >= layers:
             continue
         entries.append((key, shape, getattr(torch, dtype)))
-    if layers is not None:
+    if layers is not None and "transformer" in config:
         config["transformer"]["num_layers"] = layers
     return config, entries
 
@@ -53,19 +54,20 @@ def write(path: Path, config: dict, entries, device: str, seed: int, model_versi
         f.write(len(raw).to_bytes(8, "little") + raw)
         for key, shape, dtype in entries:
             value = random_value(key, torch.Size(shape), gen, device=device).to(dtype)
-            f.write(value.contiguous().cpu().view(torch.uint8).numpy().tobytes())
+            f.write(value.contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
     return offset
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("manifest", help="ltx-2-19b, ltx-2-19b-fp8-cast or ltx-2.3-22b")
+    parser.add_argument("manifest", help="a manifest in weights/manifests/, e.g. ltx-2-19b.transformer or ltx-2.vae")
     parser.add_argument("output", type=Path)
     parser.add_argument("--layers", type=int, help="keep only the first N blocks")
     parser.add_argument("--device", default="cpu", help="where to draw the random numbers")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    version = "2.3.0" if args.manifest.startswith("ltx-2.3") else "2.0.0"
+    version = {"ltx-2.3": "2.3.0", "ltx-video-0.9.1": "0.9.1", "ltx-video-0.9.5": "0.9.5"}
+    version = next((v for k, v in version.items() if args.manifest.startswith(k)), "2.0.0")
     config, entries = plan(args.manifest, args.layers)
     start = time.perf_counter()
     nbytes = write(args.output, config, entries, args.device, args.seed, version)

@@ -165,7 +165,7 @@ def test_streamed_random_checkpoint_reads_back(tmp_path):
     spec = importlib.util.spec_from_file_location("make_random_checkpoint", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config, entries = module.plan("ltx-2-19b-fp8-cast", layers=1)
+    config, entries = module.plan("ltx-2-19b-fp8-cast.transformer", layers=1)
     assert config["transformer"]["num_layers"] == 1
     small = [e for e in entries if "transformer_blocks.0.attn2" in e[0] or e[0].endswith("scale_shift_table")]
     path = tmp_path / "r.safetensors"

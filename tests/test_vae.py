@@ -225,3 +225,25 @@ def test_adain_matches_official_formula():
         torch.testing.assert_close(
             adain(latent, reference, factor), pipe.adain_filter_latent(latent, reference, factor), rtol=1e-6, atol=1e-6
         )
+
+
+def test_chunked_convolutions_compute_the_same_decode(tiny):
+    """With chunking on (tiny chunks here), the decode and encode agree with the unchunked ones to
+    float32 rounding, noise injection included."""
+    from ltx.vae import chunk_convolutions
+
+    encoder, decoder = load_video_encoder(tiny["ltx-2.3-tiny"]), load_video_decoder(tiny["ltx-2.0-tiny"])
+    causal = load_video_decoder(tiny["ltx-2.3-tiny"])  # causal, timestep-conditioned, noise-injecting
+    latent = torch.randn(2, 128, 4, 2, 3, generator=torch.Generator().manual_seed(0))
+    video = torch.rand(1, 3, 17, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+    def run():
+        return decoder(latent), encoder(video), causal(latent, generator=torch.Generator().manual_seed(2))
+
+    plain = run()
+    for module in (encoder, decoder, causal):
+        chunk_convolutions(module, 4096 / 2**20)
+    assert decoder.up_blocks[-1].res_blocks[0].conv1.chunk_frames(torch.zeros(2, 16, 25, 16, 24)) == 1
+    chunked = run()
+    for a, b in zip(chunked, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -1,5 +1,6 @@
 """Video VAE (encoder, denoising decoder, tiling) and latent upsamplers, for LTX-2 and LTX-Video."""
 
+from ltx.vae.layers import chunk_convolutions
 from ltx.vae.loading import load_latent_upsampler, load_video_decoder, load_video_encoder, vae_config, vae_family
 from ltx.vae.tiling import Tiling, decode, tiled_decode, tiled_encode
 from ltx.vae.upsampler import LatentUpsampler, adain, upsample_latents
@@ -20,6 +21,7 @@ __all__ = [
     "VideoEncoder",
     "adain",
     "check_video_shape",
+    "chunk_convolutions",
     "decode",
     "from_uint8",
     "latent_frames",

@@ -115,11 +115,29 @@ class DepthToSpaceUp(nn.Module):
         self.conv = CausalConv3d(cin, math.prod(stride) * cin // reduction, padding_mode=padding)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
-        y = depth_to_space(self.conv(x, causal=causal), self.stride)
-        if self.stride[0] == 2:
-            y = y[:, :, 1:]
+        frames = self.conv.chunk_frames(x)
+        if frames is None:
+            return self._upsample(x, self.conv(x, causal=causal), 0, x.shape[2])
+        drop = 1 if self.stride[0] == 2 else 0
+        out = None
+        for start in range(0, x.shape[2], frames):  # large inputs on CUDA: a few frames at a time
+            stop = min(x.shape[2], start + frames)
+            y = self._upsample(x, self.conv.conv_frames(x, start, stop, causal), start, stop)
+            first = max(0, start * self.stride[0] - drop)
+            if out is None:
+                out = y.new_empty(*y.shape[:2], x.shape[2] * self.stride[0] - drop, *y.shape[3:])
+            out[:, :, first : first + y.shape[2]] = y
+            del y
+        return out
+
+    def _upsample(self, x: torch.Tensor, conv_out: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Depth-to-space of the conv output of input frames [start, stop), plus the residual; the
+        very first output frame is dropped when time is strided."""
+        y = depth_to_space(conv_out, self.stride)
+        del conv_out
+        cut = 1 if self.stride[0] == 2 and start == 0 else 0
+        y = y[:, :, cut:]
         if self.residual:  # + the depth-to-space input, tiled over the channel groups (by broadcasting)
-            skip = depth_to_space(x, self.stride)
-            skip = skip[:, :, 1:] if self.stride[0] == 2 else skip
+            skip = depth_to_space(x[:, :, start:stop], self.stride)[:, :, cut:]
             y.unflatten(1, (math.prod(self.stride) // self.reduction, -1)).add_(skip.unsqueeze(1))
         return y

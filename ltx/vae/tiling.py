@@ -138,7 +138,7 @@ def tiled_decode(
         t_out = slice(t_out.start, t_out.stop if t_out.stop is not None else 1 + (f - 1) * TIME_SCALE)
         length = t_out.stop - t_out.start
         buffer = torch.zeros(out_shape[:2] + (length,) + out_shape[3:], device=latent.device, dtype=latent.dtype)
-        weights = torch.zeros_like(buffer)
+        weights = torch.zeros_like(buffer[:, :1])  # one channel: the blend weights are the same for all
         for h_in, h_out, h_mask in h_axis:
             for w_in, w_out, w_mask in w_axis:
                 tile = decoder(latent[:, :, t_in, h_in, w_in], **kwargs)
@@ -206,7 +206,7 @@ def tiled_encode(
         ])  # fmt: skip
     latent = torch.zeros(b, encoder.cfg.latent_channels, (f - 1) // TIME_SCALE + 1, h // SPACE_SCALE, w // SPACE_SCALE,
                          device=param.device, dtype=param.dtype)  # fmt: skip
-    weights = torch.zeros_like(latent)
+    weights = torch.zeros_like(latent[:, :1])  # one channel: the blend weights are the same for all
     ones = torch.ones(1)
     for t_in, t_out, t_mask in axes[0]:
         for h_in, h_out, h_mask in axes[1]:
