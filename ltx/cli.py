@@ -104,7 +104,8 @@ def _parity(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from ltx.checkpoint import Checkpoint
+    from ltx.checkpoint import Checkpoint, CheckpointError
+    from ltx.config import ConfigError
     from ltx.dit.loading import transformer_config
 
     ckpt = Checkpoint(args.checkpoint)
@@ -132,6 +133,17 @@ def _inspect(args: argparse.Namespace) -> int:
             print(
                 f"  fp8 linears: {len(fp8 - scaled)} cast (no scale), {len(scaled)} scaled; in blocks {_ranges(blocks)}"
             )
+    if "video_vae" in ckpt.components:
+        from ltx.vae import vae_config
+
+        try:
+            vae = vae_config(ckpt)
+        except (CheckpointError, ConfigError) as e:
+            print(f"video VAE: cannot read its config ({e})")
+        else:
+            print(f"video VAE ({'LTX-2, ltx-core' if vae.family == 'ltx2' else 'LTX-Video, ltx-video'} semantics):")
+            for f in dataclasses.fields(vae):
+                print(f"  {f.name:<38} {getattr(vae, f.name)}")
     return 0
 
 
