@@ -15,12 +15,14 @@ setup(
         "einops",
         "numpy",
         "safetensors>=0.4",
+        "soundfile",  # WAV in and out
     ],
     extras_require={
         # The official packages (ltx-core, ltx-pipelines) are test oracles, never runtime
         # dependencies; scripts/install.sh adds them with --no-deps, as their pins conflict with
-        # current torch. "oracle" is what their compared parts import.
-        "oracle": ["transformers", "scipy", "pillow", "regex"],
+        # current torch. "oracle" is what their compared parts import, plus librosa, the reference
+        # for our mel front-end where torchaudio cannot load.
+        "oracle": ["transformers", "scipy", "pillow", "regex", "librosa"],
         "test": ["pytest", "pytest-benchmark", "sentencepiece"],
         "triton": ["triton"],
     },

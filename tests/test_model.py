@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ltx import Perturbation, load_transformer, to_x0
+from ltx.audio.timing import audio_token_count
 from ltx.dit.latents import (
-    audio_token_count,
     patchify_audio,
     patchify_video,
     unpatchify_audio,

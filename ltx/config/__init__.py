@@ -5,6 +5,17 @@ put the JSON beside it. Defaults are the official code defaults, used only where
 (the shipped files carry most keys; the presets hold their values). One module per component.
 """
 
+from ltx.config.audio import (
+    AUDIO_VAE_PRESETS,
+    LTX2_3_VOCODER,
+    LTX2_AUDIO_VAE,
+    LTX2_VOCODER,
+    VOCODER_PRESETS,
+    AudioVAEConfig,
+    BWEConfig,
+    GeneratorConfig,
+    VocoderConfig,
+)
 from ltx.config.base import ConfigError
 from ltx.config.transformer import LTX2_3_22B, LTX2_19B, PRESETS, TransformerConfig, preset
 from ltx.config.vae import (
@@ -18,6 +29,15 @@ from ltx.config.vae import (
 )
 
 __all__ = [
+    "AUDIO_VAE_PRESETS",
+    "LTX2_3_VOCODER",
+    "LTX2_AUDIO_VAE",
+    "LTX2_VOCODER",
+    "VOCODER_PRESETS",
+    "AudioVAEConfig",
+    "BWEConfig",
+    "GeneratorConfig",
+    "VocoderConfig",
     "LTX2_19B",
     "LTX2_3_22B",
     "LTX2_VAE",

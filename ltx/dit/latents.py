@@ -12,8 +12,11 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from ltx.audio.timing import HOP as AUDIO_HOP
+from ltx.audio.timing import LATENT_DOWNSAMPLE as AUDIO_DOWNSAMPLE
+from ltx.audio.timing import SAMPLE_RATE as AUDIO_RATE
+
 VIDEO_SCALE = (8, 32, 32)  # pixel frames, rows, columns per latent cell
-AUDIO_HOP, AUDIO_RATE, AUDIO_DOWNSAMPLE = 160, 16000, 4
 
 
 def patchify_video(latent: torch.Tensor) -> torch.Tensor:
@@ -67,8 +70,3 @@ def audio_positions(tokens: int, batch: int = 1, shift: int = 0, device=None) ->
 def video_token_count(frames: int, height: int, width: int) -> int:
     """Tokens for a PIXEL-space clip of `frames` = 1 + 8k frames and H, W multiples of 32."""
     return ((frames - 1) // VIDEO_SCALE[0] + 1) * (height // VIDEO_SCALE[1]) * (width // VIDEO_SCALE[2])
-
-
-def audio_token_count(frames: int, fps: float) -> int:
-    """Audio tokens that cover `frames` video frames at `fps` (25 per second, rounded)."""
-    return round(frames / fps * (AUDIO_RATE / AUDIO_HOP / AUDIO_DOWNSAMPLE))

@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ltx.audio.timing import audio_token_count
 from ltx.checkpoint import Checkpoint
 from ltx.config import TransformerConfig
 from ltx.dit import Perturbation, Stream, load_transformer, to_x0, transformer_config
-from ltx.dit.latents import VIDEO_SCALE, audio_positions, audio_token_count, video_positions
+from ltx.dit.latents import VIDEO_SCALE, audio_positions, video_positions
 from ltx.parity.compare import Row, compare_exact, compare_lowp
 from ltx.parity.oracle import OfficialTransformer, official_positions, require
 
