@@ -7,6 +7,7 @@ import dataclasses
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -14,19 +15,42 @@ import torch
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-PARTS = ("transformer", "vae", "upsampler")
+PARTS = ("transformer", "vae", "upsampler", "audio", "mel")
+
+
+def _file_jobs(path: Path, held, parts: set[str], common: dict, shape, stats: dict) -> list[tuple[str, Callable]]:
+    """(group, run) pairs for every part of `parts` the checkpoint at `path` holds."""
+    from ltx.parity.audio import audio_parity
+    from ltx.parity.transformer import transformer_parity
+    from ltx.parity.vae import vae_parity
+
+    jobs, name = [], path.stem
+    if "transformer" in parts and "transformer" in held:
+        run = lambda g: transformer_parity(path, **common, shape=shape, group=g, stats=stats.setdefault(path.name, {}))
+        jobs.append((f"{name} transformer", run))
+    if "vae" in parts and "video_vae" in held:
+        jobs.append((f"{name} video VAE", lambda g: vae_parity(path, **common, group=g)))
+    if "audio" in parts and {"audio_vae", "vocoder"} <= set(held):
+        jobs.append((f"{name} audio", lambda g: audio_parity(path, **common, group=g)))
+    return jobs
 
 
 def _parity(args: argparse.Namespace) -> int:
     from ltx.checkpoint import Checkpoint
+    from ltx.parity.audio import mel_parity
     from ltx.parity.compare import format_table, write_json
     from ltx.parity.fixtures import TINY, UPSAMPLERS, write_tiny_checkpoint, write_tiny_upsampler
-    from ltx.parity.transformer import ClipShape, transformer_parity
-    from ltx.parity.vae import upsampler_parity, vae_parity
+    from ltx.parity.transformer import ClipShape
+    from ltx.parity.vae import upsampler_parity
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("ltx parity: --device cuda asked for, but torch sees no CUDA device", file=sys.stderr)
         return 2
+    if args.device == "cuda":
+        # Some cuDNN algorithms (transposed convolutions among them) add with atomics: two runs of
+        # the same model differ in the last bits, and a deep random network amplifies that. Both
+        # sides run with the deterministic algorithms, so a difference is ours.
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     dtype = DTYPES[args.dtype]
     shape = ClipShape(
         frames=args.frames, height=args.height, width=args.width, fps=args.fps, text_tokens=args.text_tokens
@@ -42,46 +66,30 @@ def _parity(args: argparse.Namespace) -> int:
     rows, stats = [], {}  # stats: checkpoint -> load times and (CUDA) peak memory of each side
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = []  # (group, run) pairs
+        jobs, has_audio = [], False  # jobs: (group, run) pairs
         if args.checkpoint:
             path = Path(args.checkpoint)
             held = Checkpoint(path).components
-            name = path.name
-            if "transformer" in parts and "transformer" in held:
-                jobs.append(
-                    (
-                        f"{name} transformer",
-                        lambda g, p=path: transformer_parity(
-                            p, **common, shape=shape, group=g, stats=stats.setdefault(p.name, {})
-                        ),
-                    )
-                )  # noqa: E501
-            if "vae" in parts and "video_vae" in held:
-                jobs.append((f"{name} video VAE", lambda g, p=path: vae_parity(p, **common, group=g)))
+            has_audio = "audio_vae" in held
+            jobs += _file_jobs(path, held, parts, common, shape, stats)
             if args.upsampler:
                 up = Path(args.upsampler)
-                jobs.append((f"{up.name} upsampler", lambda g, p=path, u=up: upsampler_parity(u, p, **common, group=g)))
+                jobs.append((f"{up.stem} upsampler", lambda g: upsampler_parity(up, path, **common, group=g)))
         else:
             folder = Path(args.fixtures or tmp)
             files = {}
             for spec in TINY.values():
                 files[spec.name] = p = write_tiny_checkpoint(spec, folder / f"{spec.name}.safetensors")
                 print(f"built-in checkpoint {spec.name}: {spec.description}")
-                if "transformer" in parts and spec.transformer is not None:
-                    jobs.append(
-                        (
-                            f"{spec.name} transformer",
-                            lambda g, p=p: transformer_parity(
-                                p, **common, shape=shape, group=g, stats=stats.setdefault(p.name, {})
-                            ),
-                        )
-                    )  # noqa: E501
-                if "vae" in parts and spec.vae is not None:
-                    jobs.append((f"{spec.name} video VAE", lambda g, p=p: vae_parity(p, **common, group=g)))
+                held = Checkpoint(p).components
+                has_audio |= "audio_vae" in held
+                jobs += _file_jobs(p, held, parts, common, shape, stats)
             for spec in UPSAMPLERS.values() if "upsampler" in parts else ():
                 p = write_tiny_upsampler(spec, folder / f"{spec.name}.safetensors")
                 print(f"built-in upsampler {spec.name}: {spec.description}")
                 jobs.append((spec.name, lambda g, p=p, v=files[spec.vae]: upsampler_parity(p, v, **common, group=g)))
+        if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
+            jobs.insert(0, ("mel front-end", lambda g: mel_parity(g, device=args.device)))
         for group, run in jobs:
             rows += run(group)
     print()
@@ -144,7 +152,32 @@ def _inspect(args: argparse.Namespace) -> int:
             print(f"video VAE ({'LTX-2, ltx-core' if vae.family == 'ltx2' else 'LTX-Video, ltx-video'} semantics):")
             for f in dataclasses.fields(vae):
                 print(f"  {f.name:<38} {getattr(vae, f.name)}")
+    if "audio_vae" in ckpt.components or "vocoder" in ckpt.components:
+        _inspect_audio(ckpt)
     return 0
+
+
+def _inspect_audio(ckpt) -> None:
+    from ltx.audio.loading import audio_vae_config, vocoder_config
+    from ltx.checkpoint import CheckpointError
+    from ltx.config import ConfigError
+
+    for part, read in (("audio VAE", audio_vae_config), ("vocoder", vocoder_config)):
+        try:
+            cfg = read(ckpt)
+        except (CheckpointError, ConfigError) as e:
+            print(f"{part}: cannot read its config ({e})")
+            continue
+        if part == "audio VAE":
+            print(f"audio VAE: ch {cfg.ch} x {cfg.ch_mult}, {cfg.num_res_blocks} res blocks per level, "
+                  f"latent {cfg.z_channels} x {cfg.latent_mel_bins} mel bins, norm {cfg.norm_type}, "
+                  f"causal along {cfg.causality_axis}, attention at {list(cfg.attn_resolutions)} "
+                  f"(mid {cfg.mid_block_add_attention})")  # fmt: skip
+        else:
+            g = cfg.generator
+            kind = "HiFi-GAN" if cfg.bwe is None else "BigVGAN-v2 (SnakeBeta) + bandwidth extension"
+            print(f"vocoder: {kind}, {g.upsample_initial_channel} channels, upsampling {g.upsample_rates} "
+                  f"(x{g.hop}), output {cfg.output_sampling_rate} Hz stereo")  # fmt: skip
 
 
 def _ranges(values: list[int]) -> str:
@@ -161,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ltx", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("parity", help="compare our transformer with the official ltx-core, tensor by tensor")
+    p = sub.add_parser("parity", help="compare our models with the official code, tensor by tensor")
     p.add_argument("checkpoint", nargs="?", help="an LTX-2 single-file checkpoint; default: the built-in tiny ones")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))

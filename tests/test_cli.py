@@ -55,6 +55,19 @@ def test_parity_on_a_file_with_a_vae_and_an_upsampler(tiny, tmp_path, capsys):
     up = write_tiny_upsampler("ltx-2-upsampler-x2-tiny", tmp_path / "up.safetensors")
     assert main(["parity", str(tiny["ltx-2.0-tiny"]), "--parts", "vae", "--upsampler", str(up)]) == 0
     out = capsys.readouterr().out
-    assert "[ltx-2.0-tiny.safetensors video VAE]" in out and "[up.safetensors upsampler]" in out
+    assert "[ltx-2.0-tiny video VAE]" in out and "[up upsampler]" in out
     assert "transformer]" not in out
     assert main(["parity", "--parts", "vae,nonsense"]) == 2
+
+
+def test_parity_and_inspect_on_a_file_with_audio(tiny, capsys):
+    pytest.importorskip("ltx_core")
+    path = str(tiny["ltx-2.3-tiny"])
+    assert main(["parity", path, "--parts", "audio,mel"]) == 0
+    out = capsys.readouterr().out
+    assert "[mel front-end]" in out and "[ltx-2.3-tiny audio]" in out and "video VAE]" not in out
+    assert "vocoder/bwe_generator.conv_post" in out and "54/54 tensors pass" in out
+    assert main(["inspect", path]) == 0
+    out = capsys.readouterr().out
+    assert "vocoder: BigVGAN-v2 (SnakeBeta) + bandwidth extension" in out and "output 48000 Hz" in out
+    assert "audio VAE: ch 128 x (1, 2, 2)" in out

@@ -8,6 +8,7 @@ weights ~ N(0, 1/fan_in), non-zero tables, norms near 1 (PARITY.md "The inputs")
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,7 +18,15 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from ltx.config import TransformerConfig, UpsamplerConfig, VideoVAEConfig
+from ltx.config import (
+    AudioVAEConfig,
+    BWEConfig,
+    GeneratorConfig,
+    TransformerConfig,
+    UpsamplerConfig,
+    VideoVAEConfig,
+    VocoderConfig,
+)
 
 # Official metadata keys for the text connectors (the text side reads them; the transformer ignores them).
 _CONNECTOR_2_0 = {
@@ -51,6 +60,8 @@ class TinySpec:
     connectors: bool = True
     fp8_cast: bool = False  # store block attention/FF linears as float8_e4m3fn, the rest bf16
     vae: VideoVAEConfig | None = None
+    audio_vae: AudioVAEConfig | None = None
+    vocoder: VocoderConfig | None = None
 
 
 _TINY_2_0 = TransformerConfig(
@@ -181,24 +192,43 @@ _VAE_0_9_0 = _VAE_0_9_1.replace(  # legacy shared block list, GroupNorm, per-cha
 )
 _VAE_0_9_0 = _VAE_0_9_0.replace(decoder_blocks=_VAE_0_9_0.encoder_blocks)
 
+# Audio: the token width is fixed at 8 x 16 = 128 (the statistics are sized by `ch`, the vocoders
+# take 2 x 64 mel bins), so the tiny audio VAEs keep ch = 128 and save elsewhere.
+_AUDIO_2_0 = AudioVAEConfig(ch_mult=(1, 1, 1), num_res_blocks=1, attn_resolutions=(128,))
+_AUDIO_2_3 = AudioVAEConfig(ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(64,))
+_VOCODER_2_0 = VocoderConfig(GeneratorConfig(upsample_initial_channel=64))  # HiFi-GAN, 24 kHz
+_VOCODER_2_3 = VocoderConfig(  # BigVGAN-style at 16 kHz + bandwidth extension to 48 kHz
+    GeneratorConfig(resblock="AMP1", activation="snakebeta", resblock_kernel_sizes=(3, 5),
+                    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)), upsample_rates=(5, 4, 2, 2, 2),
+                    upsample_kernel_sizes=(11, 8, 4, 4, 4), upsample_initial_channel=64, output_sampling_rate=16000),
+    BWEConfig(GeneratorConfig(resblock="AMP1", activation="snakebeta", resblock_kernel_sizes=(3,),
+                              resblock_dilation_sizes=((1, 3, 5),), upsample_rates=(6, 5, 2, 2, 2),
+                              upsample_kernel_sizes=(12, 11, 4, 4, 4), upsample_initial_channel=32,
+                              output_sampling_rate=48000, use_bias_at_final=False)),
+)  # fmt: skip
+
 TINY: dict[str, TinySpec] = {
     s.name: s
     for s in (
         TinySpec(
             "ltx-2.0-tiny",
-            "LTX-2.0 layout: interleaved RoPE with front padding, caption projections; reflect-padded VAE",
+            "LTX-2.0: interleaved RoPE with front padding, caption projections; reflect-padded VAE; HiFi-GAN",
             _TINY_2_0,
             "2.0.0",
             _CONNECTOR_2_0,
             vae=_VAE_2_0,
+            audio_vae=_AUDIO_2_0,
+            vocoder=_VOCODER_2_0,
         ),
         TinySpec(
             "ltx-2.3-tiny",
-            "LTX-2.3 layout: split RoPE (float64 grid), gated attention, cross-attention AdaLN; denoising VAE",
+            "LTX-2.3: split RoPE (float64), gated attention, cross-attention AdaLN; denoising VAE; BWE vocoder",
             _TINY_2_3,
             "2.3.0",
             _CONNECTOR_2_3,
             vae=_VAE_2_3,
+            audio_vae=_AUDIO_2_3,
+            vocoder=_VOCODER_2_3,
         ),
         TinySpec(
             "ltx-2.0-video-only-tiny",
@@ -282,6 +312,10 @@ def official_config(spec: TinySpec) -> dict[str, Any]:
         config["transformer"] = {**spec.transformer.to_metadata(), **spec.extra_config}
     if spec.vae is not None:
         config["vae"] = spec.vae.to_metadata()
+    if spec.audio_vae is not None:
+        config["audio_vae"] = spec.audio_vae.to_metadata()
+    if spec.vocoder is not None:
+        config["vocoder"] = spec.vocoder.to_metadata()
     return config
 
 
@@ -310,6 +344,21 @@ def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
             )
     if spec.vae is not None:
         out.update(_official_vae_tensors(spec.vae, config))
+    if spec.audio_vae is not None or spec.vocoder is not None:
+        from ltx.parity.oracle import ensure_torchaudio
+
+        ensure_torchaudio()  # ltx-core's audio package imports torchaudio at module level
+        from ltx_core.model import audio_vae as official
+
+        if spec.audio_vae is not None:
+            for part, configurator in (
+                ("encoder", official.AudioEncoderConfigurator),
+                ("decoder", official.AudioDecoderConfigurator),
+            ):
+                for k, v in configurator.from_config(config).state_dict().items():
+                    out["audio_vae." + k if k.startswith("per_channel_statistics.") else f"audio_vae.{part}.{k}"] = v
+        if spec.vocoder is not None:
+            out.update(_prefixed("vocoder.", official.VocoderConfigurator.from_config(config)))
     return out
 
 
@@ -364,6 +413,46 @@ def random_value(
     return 0.5 * randn()
 
 
+def _value(key: str, official: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random values, except for constants that must be what they are to mean anything: the
+    vocoders' anti-aliasing filters (as the official modules compute them) and the 2.3 vocoder's
+    STFT and mel bases (a causal hann-windowed DFT and the slaney filterbank)."""
+    if key.endswith(".filter"):
+        return official.clone()
+    if key.endswith("stft_fn.forward_basis"):
+        n_fft = official.shape[-1]
+        k, n = torch.arange(n_fft // 2 + 1)[:, None], torch.arange(n_fft)[None]
+        window, angle = torch.hann_window(n_fft), 2 * math.pi * k * n / n_fft
+        return torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window]).unsqueeze(1).float()
+    if key.endswith("mel_stft.mel_basis"):
+        from ltx.audio.mel import mel_filterbank
+
+        n_mels, n_freqs = official.shape
+        return mel_filterbank(16000, 2 * (n_freqs - 1), n_mels).T.contiguous()
+    return random_value(key, official.shape, gen).contiguous()
+
+
+def constant_value(key: str, config: dict[str, Any]) -> torch.Tensor | None:
+    """The true value of a vocoder constant (anti-aliasing filter, STFT or mel basis) of a file with
+    `config`; None for any other key."""
+    if not key.startswith("vocoder.") or not key.endswith(_CONSTANTS):
+        return None
+    return _vocoder_constants(json.dumps(config["vocoder"], sort_keys=True))[key]
+
+
+_CONSTANTS = (".filter", "forward_basis", "mel_basis")
+
+
+@functools.lru_cache(maxsize=2)
+def _vocoder_constants(section: str) -> dict[str, torch.Tensor]:
+    from ltx.audio.vocoder import build_vocoder
+
+    with torch.device("cpu"):  # the filters are computed at construction
+        state = build_vocoder(VocoderConfig.from_metadata(json.loads(section))).state_dict()
+    gen = torch.Generator().manual_seed(0)
+    return {"vocoder." + k: _value("vocoder." + k, t, gen) for k, t in state.items() if k.endswith(_CONSTANTS)}
+
+
 def fp8_cast_key(key: str) -> bool:
     """Which tensors the official fp8-cast files store in float8: block attention and FF linears."""
     suffixes = (".to_q.", ".to_k.", ".to_v.", ".to_out.0.", "ff.net.0.proj.", "ff.net.2.")
@@ -374,7 +463,7 @@ def write_tiny_checkpoint(spec: TinySpec | str, path: str | Path, seed: int = 0)
     """Write the tiny checkpoint `spec` to `path` (float32, or fp8 + bf16 for fp8-cast specs)."""
     spec = TINY[spec] if isinstance(spec, str) else spec
     gen = torch.Generator().manual_seed(seed)
-    tensors = {k: random_value(k, v.shape, gen).contiguous() for k, v in official_tensors(spec).items()}
+    tensors = {k: _value(k, v, gen) for k, v in official_tensors(spec).items()}
     if spec.fp8_cast:
         tensors = {k: v.to(torch.float8_e4m3fn if fp8_cast_key(k) else torch.bfloat16) for k, v in tensors.items()}
     metadata = {"config": json.dumps(official_config(spec)), "model_version": spec.model_version}

@@ -207,3 +207,58 @@ class OfficialUpsampler:
             pipe = require("ltx_video.pipelines.pipeline_ltx_video")
             up = enc.normalize_latents(self.module(enc.un_normalize_latents(latent, vae.vae, True)), vae.vae, True)
             return pipe.adain_filter_latent(up, latent, 1.0)
+
+
+def ensure_torchaudio() -> bool:
+    """Make `import torchaudio` work for ltx-core's audio package, which imports it at module level.
+    Returns True when the real torchaudio is there; otherwise registers an empty stand-in (with a
+    module spec, so feature probes do not break) whose use raises. Only the official front-end
+    (AudioProcessor) needs the real one."""
+    import importlib.machinery
+    import sys
+    import types
+
+    if "torchaudio" in sys.modules:
+        return not getattr(sys.modules["torchaudio"], "_ltx_stub", False)
+    try:
+        importlib.import_module("torchaudio")
+        return True
+    except Exception:  # noqa: BLE001 - absent, or a build that does not load with this torch
+        sys.modules.pop("torchaudio", None)
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("torchaudio is not available here; the official audio front-end cannot run")
+
+    stub = types.ModuleType("torchaudio")
+    stub.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
+    stub._ltx_stub = True
+    stub.transforms = types.SimpleNamespace(MelSpectrogram=unavailable)
+    stub.functional = types.SimpleNamespace(resample=unavailable)
+    sys.modules["torchaudio"] = stub
+    return False
+
+
+class OfficialAudio:
+    """ltx-core's AudioEncoder, AudioDecoder and Vocoder (or VocoderWithBWE) of a file, built by its
+    SingleGPUModelBuilder with its key filters, as its ModelLedger builds them."""
+
+    def __init__(self, path: str | os.PathLike, device: torch.device, dtype: torch.dtype):
+        ensure_torchaudio()
+        audio = require("ltx_core.model.audio_vae")
+        self.encoder = build(
+            path, audio.AudioEncoderConfigurator, audio.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER, device, dtype
+        )
+        self.decoder = build(
+            path, audio.AudioDecoderConfigurator, audio.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER, device, dtype
+        )
+        self.vocoder = build(path, audio.VocoderConfigurator, audio.VOCODER_COMFY_KEYS_FILTER, device, dtype)
+
+
+def official_mel(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor | None:
+    """ltx-core's AudioProcessor log-mel (B, 2, frames, 64), or None without a working torchaudio."""
+    if not ensure_torchaudio():
+        return None
+    ops = require("ltx_core.model.audio_vae.ops")
+    types = require("ltx_core.types")
+    processor = ops.AudioProcessor(target_sample_rate=16000, mel_bins=64, mel_hop_length=160, n_fft=1024)
+    return processor.to(waveform.device).waveform_to_mel(types.Audio(waveform=waveform, sampling_rate=sample_rate))

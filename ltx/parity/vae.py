@@ -10,13 +10,14 @@ official order), ltx-core's tiled decode (each yielded chunk) and tiled encode, 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import torch
 
 from ltx.checkpoint import Checkpoint
 from ltx.parity.compare import Row, compare_exact, compare_lowp
+from ltx.parity.hooks import capture
 from ltx.parity.oracle import OfficialUpsampler, OfficialVideoVAE
 from ltx.vae import (
     Tiling,
@@ -36,26 +37,6 @@ TILED_DECODE_LATENT = (1, 128, 5, 4, 3)
 TILED_DECODE = Tiling(tile_px=64, overlap_px=32, tile_frames=16, overlap_frames=8)
 TILED_ENCODE_VIDEO = (1, 3, 33, 128, 96)
 TILED_ENCODE = Tiling(tile_px=96, overlap_px=64, tile_frames=24, overlap_frames=16)
-
-
-def capture(module: torch.nn.Module, names: Iterable[str], run: Callable[[], torch.Tensor], prefix: str) -> dict:
-    """Run `run()` with hooks on `module`'s named children; return their outputs and the result."""
-    out: dict[str, torch.Tensor] = {}
-
-    def hook(name: str):
-        def record(_module, _args, output) -> None:  # returns None: a hook's return value replaces the output
-            out.setdefault(f"{prefix}/{name}", output.detach().float().cpu())
-
-        return record
-
-    handles = [module.get_submodule(name).register_forward_hook(hook(name)) for name in names]
-    try:
-        with torch.no_grad():
-            out[f"{prefix}/out"] = run().detach().float().cpu()
-    finally:
-        for h in handles:
-            h.remove()
-    return out
 
 
 def _stages(module: torch.nn.Module, blocks: str) -> list[str]:
