@@ -19,7 +19,17 @@ from pathlib import Path
 
 import torch
 
-from ltx.config import LTX2_3_22B, LTX2_19B, VAE_PRESETS, TransformerConfig, VideoVAEConfig
+from ltx.config import (
+    AUDIO_VAE_PRESETS,
+    LTX2_3_22B,
+    LTX2_19B,
+    VAE_PRESETS,
+    VOCODER_PRESETS,
+    AudioVAEConfig,
+    TransformerConfig,
+    VideoVAEConfig,
+    VocoderConfig,
+)
 from ltx.parity.fixtures import _official_vae_tensors, fp8_cast_key
 
 OUT = Path(__file__).resolve().parent.parent / "weights" / "manifests"
@@ -63,11 +73,55 @@ def vae_manifest(cfg: VideoVAEConfig) -> dict:
     }
 
 
+def _official_audio():
+    from ltx.parity.oracle import ensure_torchaudio
+
+    ensure_torchaudio()  # ltx-core's audio package imports torchaudio at module level
+    from ltx_core.model import audio_vae
+
+    return audio_vae
+
+
+def audio_vae_manifest(cfg: AudioVAEConfig) -> dict:
+    """The keys ltx-core's audio encoder and decoder read (the two statistics nobody reads are left out)."""
+    official, config = _official_audio(), {"audio_vae": cfg.to_metadata()}
+    tensors, parameters = {}, {}
+    with torch.device("meta"):
+        for part in ("encoder", "decoder"):
+            module = getattr(official, f"Audio{part.title()}Configurator").from_config(config)
+            for k, t in module.state_dict().items():
+                key = f"audio_vae.{k}" if k.startswith("per_channel_statistics.") else f"audio_vae.{part}.{k}"
+                tensors[key] = [list(t.shape), "bfloat16"]
+            parameters[part] = sum(p.numel() for p in module.parameters())
+    return {
+        "source": "ltx-core 1.0.0 Audio{En,De}coderConfigurator on the meta device",
+        "config": config,
+        "parameters": parameters,
+        "tensors": tensors,
+    }
+
+
+def vocoder_manifest(cfg: VocoderConfig) -> dict:
+    """Every `vocoder.` key, the anti-aliasing filters and the 2.3 STFT/mel bases included."""
+    official, config = _official_audio(), {"vocoder": cfg.to_metadata()}
+    with torch.device("meta"):
+        module = official.VocoderConfigurator.from_config(config)
+    tensors = {"vocoder." + k: [list(t.shape), "bfloat16"] for k, t in module.state_dict().items()}
+    return {
+        "source": "ltx-core 1.0.0 VocoderConfigurator on the meta device",
+        "config": config,
+        "parameters": sum(p.numel() for p in module.parameters()),  # the constant filters and bases excluded
+        "tensors": tensors,
+    }
+
+
 MANIFESTS = {
     "ltx-2-19b.transformer": lambda: transformer_manifest(LTX2_19B, False),
     "ltx-2-19b-fp8-cast.transformer": lambda: transformer_manifest(LTX2_19B, True),
     "ltx-2.3-22b.transformer": lambda: transformer_manifest(LTX2_3_22B, False),
     **{f"{name}.vae": (lambda c=cfg: vae_manifest(c)) for name, cfg in VAE_PRESETS.items()},
+    **{f"{name}.audio_vae": (lambda c=cfg: audio_vae_manifest(c)) for name, cfg in AUDIO_VAE_PRESETS.items()},
+    **{f"{name}.vocoder": (lambda c=cfg: vocoder_manifest(c)) for name, cfg in VOCODER_PRESETS.items()},
 }
 
 
