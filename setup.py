@@ -16,13 +16,16 @@ setup(
         "numpy",
         "safetensors>=0.4",
         "soundfile",  # WAV in and out
+        "transformers>=5",  # Gemma-3 and T5 text encoders (their own classes, loaded by us)
+        "sentencepiece",  # prompt tokenisation
     ],
     extras_require={
         # The official packages (ltx-core, ltx-pipelines) are test oracles, never runtime
         # dependencies; scripts/install.sh adds them with --no-deps, as their pins conflict with
         # current torch. "oracle" is what their compared parts import, plus librosa, the reference
-        # for our mel front-end where torchaudio cannot load.
-        "oracle": ["transformers", "scipy", "pillow", "regex", "librosa"],
+        # for our mel front-end where torchaudio cannot load, and protobuf, which transformers needs to
+        # read a bare sentencepiece model into the official tokenizers.
+        "oracle": ["scipy", "pillow", "regex", "librosa", "protobuf"],
         "test": ["pytest", "pytest-benchmark", "sentencepiece"],
         "triton": ["triton"],
     },

@@ -230,3 +230,30 @@ def load_state(
     for p in module.parameters():
         p.requires_grad_(False)
     return module.eval()
+
+
+class CheckpointSet:
+    """Several safetensors files read as one, e.g. a sharded Hugging Face model folder. Has what
+    `load_state` uses of a Checkpoint: `path`, `tensors`, `new_map()` and `tensor(key, mapping)`."""
+
+    def __init__(self, files: Iterable[str | os.PathLike], path: str | os.PathLike):
+        self.path = Path(path)
+        self.files = [Checkpoint(f) for f in files]
+        self.tensors: dict[str, TensorInfo] = {}
+        self._owner: dict[str, Checkpoint] = {}
+        for ckpt in self.files:
+            for key, info in ckpt.tensors.items():
+                if key in self._owner:
+                    raise CheckpointError(f"{self.path}: {key!r} is in both {self._owner[key].path} and {ckpt.path}")
+                self.tensors[key], self._owner[key] = info, ckpt
+
+    def new_map(self) -> dict[Path, mmap.mmap]:
+        return {}  # one private mapping per file, opened when first read
+
+    def tensor(self, key: str, mapping: dict[Path, mmap.mmap] | None = None) -> torch.Tensor:
+        ckpt = self._owner[key]
+        if mapping is None:
+            return ckpt.tensor(key)
+        if ckpt.path not in mapping:
+            mapping[ckpt.path] = ckpt.new_map()
+        return ckpt.tensor(key, mapping[ckpt.path])

@@ -29,6 +29,9 @@ _FIXED_TRANSFORMER_KEYS: dict[str, Any] = {
 }
 
 
+_LTX2_3_KEYS = ("apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector")
+
+
 @dataclass(frozen=True)
 class TransformerConfig:
     """The LTX-2 dual-stream transformer (and its video-only variant).
@@ -124,8 +127,9 @@ class TransformerConfig:
         out: dict[str, Any] = dict(_FIXED_TRANSFORMER_KEYS)
         out["use_audio_video_cross_attention"] = self.has_audio
         for f in dataclasses.fields(self):
-            if f.name != "has_audio":
-                value = getattr(self, f.name)
+            value = getattr(self, f.name)
+            # LTX-2.0 files do not carry the 2.3 keys (the text side reads their presence as "2.3")
+            if f.name != "has_audio" and not (f.name in _LTX2_3_KEYS and value is False):
                 out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 

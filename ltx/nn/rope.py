@@ -93,7 +93,7 @@ def apply_rope(x: torch.Tensor, r: Rope) -> torch.Tensor:
         x1, x2 = pairs.unbind(-1)
         rotated = rearrange(torch.stack((-x2, x1), dim=-1), "... d two -> ... (d two)")
         return x * r.cos + rotated * r.sin
-    b, h, t, _ = r.cos.shape
+    (b, t, _), h = x.shape, r.cos.shape[1]  # the table may be shared by the batch (batch dim 1)
     halves = x.reshape(b, t, h, 2, -1).transpose(1, 2)  # (B, H, T, 2, D/2)
     first, second = halves[..., :1, :], halves[..., 1:, :]
     cos, sin = r.cos.unsqueeze(-2), r.sin.unsqueeze(-2)
