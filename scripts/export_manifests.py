@@ -23,6 +23,7 @@ from ltx.config import (
     AUDIO_VAE_PRESETS,
     LTX2_3_22B,
     LTX2_19B,
+    TEXT_PRESETS,
     VAE_PRESETS,
     VOCODER_PRESETS,
     AudioVAEConfig,
@@ -115,6 +116,29 @@ def vocoder_manifest(cfg: VocoderConfig) -> dict:
     }
 
 
+def text_manifest(name: str) -> dict:
+    """The text side (projection + connectors) as ltx-core's EmbeddingsProcessorConfigurator builds it."""
+    from ltx_core.text_encoders.gemma import EmbeddingsProcessorConfigurator
+
+    transformer = {"ltx-2-19b": LTX2_19B, "ltx-2.3-22b": LTX2_3_22B}[name]
+    config = {"transformer": {**transformer.to_metadata(), **TEXT_PRESETS[name].to_metadata()}}
+    with torch.device("meta"):
+        module = EmbeddingsProcessorConfigurator.from_config(config)
+    prefixes = {"feature_extractor.": "text_embedding_projection.", "video_connector.":
+                "model.diffusion_model.video_embeddings_connector.", "audio_connector.":
+                "model.diffusion_model.audio_embeddings_connector."}  # fmt: skip
+    tensors = {}
+    for k, t in module.state_dict().items():
+        head = next(p for p in prefixes if k.startswith(p))
+        tensors[prefixes[head] + k[len(head) :]] = [list(t.shape), "bfloat16"]
+    return {
+        "source": "ltx-core 1.0.0 EmbeddingsProcessorConfigurator on the meta device",
+        "config": config,
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "tensors": tensors,
+    }
+
+
 MANIFESTS = {
     "ltx-2-19b.transformer": lambda: transformer_manifest(LTX2_19B, False),
     "ltx-2-19b-fp8-cast.transformer": lambda: transformer_manifest(LTX2_19B, True),
@@ -122,6 +146,7 @@ MANIFESTS = {
     **{f"{name}.vae": (lambda c=cfg: vae_manifest(c)) for name, cfg in VAE_PRESETS.items()},
     **{f"{name}.audio_vae": (lambda c=cfg: audio_vae_manifest(c)) for name, cfg in AUDIO_VAE_PRESETS.items()},
     **{f"{name}.vocoder": (lambda c=cfg: vocoder_manifest(c)) for name, cfg in VOCODER_PRESETS.items()},
+    **{f"{name}.text": (lambda n=name: text_manifest(n)) for name in TEXT_PRESETS},
 }
 
 

@@ -31,3 +31,18 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_dir(tiny):
     return os.path.dirname(next(iter(tiny.values())))
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma(tmp_path_factory):
+    """A tiny Gemma-3 folder in the Hugging Face layout, sized for the tiny files' text side."""
+    from ltx.parity.text_fixtures import write_tiny_gemma
+
+    return write_tiny_gemma(tmp_path_factory.mktemp("gemma") / "gemma-3-tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory):
+    from ltx.parity.text_fixtures import write_tiny_t5
+
+    return write_tiny_t5(tmp_path_factory.mktemp("t5") / "t5-tiny")

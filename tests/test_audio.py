@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from util import rewrite
+from util import failed_rows, rewrite
 
 from ltx import CheckpointError, ConfigError
 from ltx.audio import (
@@ -35,10 +35,6 @@ MANIFESTS = Path(__file__).resolve().parent.parent / "weights" / "manifests"
 AUDIO = ("ltx-2.0-tiny", "ltx-2.3-tiny")
 
 
-def _failed(rows):
-    return {r.name for r in rows if not r.passed}
-
-
 # -- parity ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", AUDIO)
 def test_audio_vae_and_vocoder_fp32_bitwise(tiny, name):
@@ -56,7 +52,7 @@ def test_a_wrong_vocoder_weight_fails_downstream_only(tiny):
     def edit(encoder, decoder, vocoder):
         vocoder.bwe_generator.ups[1].bias.data[0] += 1e-3
 
-    failed = _failed(audio_parity(tiny["ltx-2.3-tiny"], edit_ours=edit))
+    failed = failed_rows(audio_parity(tiny["ltx-2.3-tiny"], edit_ours=edit))
     assert not any(n.startswith(("encode/", "decode/")) for n in failed)
     assert {"vocoder/vocoder.conv_post", "vocoder/mel_stft.stft_fn", "vocoder/bwe_generator.ups.0"}.isdisjoint(failed)
     assert {"vocoder/bwe_generator.ups.1", "vocoder/bwe_generator.conv_post", "vocoder/out"} <= failed
@@ -66,7 +62,7 @@ def test_a_wrong_statistic_fails_only_where_it_is_read(tiny):
     def edit(encoder, decoder, vocoder):
         encoder.per_channel_statistics.get_buffer("std-of-means")[5] *= 1.001
 
-    assert _failed(audio_parity(tiny["ltx-2.0-tiny"], edit_ours=edit)) == {"encode/out"}
+    assert failed_rows(audio_parity(tiny["ltx-2.0-tiny"], edit_ours=edit)) == {"encode/out"}
 
 
 def test_mel_matches_librosa():

@@ -16,7 +16,14 @@ from ltx.parity.fixtures import TINY
 def test_config_and_components(tiny):
     ckpt = Checkpoint(tiny["ltx-2.3-tiny"])
     assert ckpt.model_version == "2.3.0"
-    assert set(ckpt.components) == {"transformer", "text_connectors", "video_vae", "audio_vae", "vocoder"}
+    assert set(ckpt.components) == {
+        "transformer",
+        "text_connectors",
+        "text_projection",
+        "video_vae",
+        "audio_vae",
+        "vocoder",
+    }
     cfg = transformer_config(ckpt)
     assert cfg == TINY["ltx-2.3-tiny"].transformer
     assert transformer_config(Checkpoint(tiny["ltx-2.0-video-only-tiny"])).has_audio is False

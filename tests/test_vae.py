@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from util import rewrite
+from util import failed_rows, rewrite
 
 from ltx import Checkpoint, CheckpointError
 from ltx.config import VAE_PRESETS, ConfigError, VideoVAEConfig
@@ -32,14 +32,10 @@ VAE_FILES = [name for name, spec in TINY.items() if spec.vae is not None]
 MANIFESTS = Path(__file__).resolve().parent.parent / "weights" / "manifests"
 
 
-def _failed(rows):
-    return {r.name for r in rows if not r.passed}
-
-
 @pytest.mark.parametrize("name", VAE_FILES)
 def test_vae_fp32_bitwise(tiny, name):
     rows = vae_parity(tiny[name])
-    assert not _failed(rows)
+    assert not failed_rows(rows)
     assert max(r.rel for r in rows) == 0.0
     cfg = TINY[name].vae
     names = {r.name for r in rows}
@@ -50,7 +46,7 @@ def test_vae_fp32_bitwise(tiny, name):
 
 def test_vae_bf16_within_twice_official_error(tiny):
     rows = vae_parity(tiny["ltx-video-0.9.1-tiny"], dtype=torch.bfloat16)
-    assert not _failed(rows)
+    assert not failed_rows(rows)
     assert all(r.ref_rel > 0 for r in rows)
 
 
@@ -58,7 +54,7 @@ def test_vae_bf16_within_twice_official_error(tiny):
 def test_upsamplers_fp32_bitwise(tiny, tmp_path, name):
     path = write_tiny_upsampler(name, tmp_path / f"{name}.safetensors")
     rows = upsampler_parity(path, tiny[UPSAMPLERS[name].vae])
-    assert not _failed(rows) and max(r.rel for r in rows) == 0.0
+    assert not failed_rows(rows) and max(r.rel for r in rows) == 0.0
 
 
 def test_a_wrong_decoder_weight_fails_exactly_downstream(tiny):
@@ -66,7 +62,7 @@ def test_a_wrong_decoder_weight_fails_exactly_downstream(tiny):
         decoder.up_blocks[4].res_blocks[0].conv2.conv.bias.data[0] += 1e-3
 
     rows = vae_parity(tiny["ltx-2.3-tiny"], edit_ours=edit)
-    failed = _failed(rows)
+    failed = failed_rows(rows)
     assert not any(n.startswith(("encode/", "tiled_encode/")) for n in failed)  # the encoder is untouched
     for case in ("decode", "decode_t_per_sample"):
         assert {f"{case}/up_blocks.{i}" for i in range(4)}.isdisjoint(failed)  # upstream of block 4
@@ -78,7 +74,7 @@ def test_a_wrong_encoder_weight_fails(tiny):
     def edit(encoder, decoder):
         encoder.per_channel_statistics.get_buffer("std-of-means")[3] *= 1.001
 
-    failed = _failed(vae_parity(tiny["ltx-video-0.9.0-tiny"], edit_ours=edit))
+    failed = failed_rows(vae_parity(tiny["ltx-video-0.9.0-tiny"], edit_ours=edit))
     assert failed == {"encode/out"}  # only the final normalisation reads the statistics
 
 

@@ -21,3 +21,8 @@ def rewrite(src, dst, tensors=None, transformer_config=None, metadata=None):
         meta["config"] = json.dumps(config)
     save_file(data, str(dst), metadata=meta or None)
     return dst
+
+
+def failed_rows(rows):
+    """Names of the parity rows that failed."""
+    return {r.name for r in rows if not r.passed}

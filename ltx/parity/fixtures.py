@@ -48,6 +48,10 @@ _CONNECTOR_2_3 = {
 }
 
 
+# The tiny Gemma-3 the tiny files' text side is sized for (hidden x (layers + 1) features per token).
+TINY_GEMMA = {"hidden_size": 24, "num_hidden_layers": 3}
+
+
 @dataclass(frozen=True)
 class TinySpec:
     """A built-in tiny single-file checkpoint: the components it holds and their configs."""
@@ -335,6 +339,8 @@ def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
             Embeddings1DConnectorConfigurator,
         )
 
+        from ltx.parity.oracle import official_text_processor_module
+
         for stream, configurator in (
             ("video", Embeddings1DConnectorConfigurator),
             ("audio", AudioEmbeddings1DConnectorConfigurator),
@@ -342,6 +348,9 @@ def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
             out.update(
                 _prefixed(f"model.diffusion_model.{stream}_embeddings_connector.", configurator.from_config(config))
             )
+        text = official_text_processor_module(config, TINY_GEMMA["hidden_size"], TINY_GEMMA["num_hidden_layers"])
+        for k, v in text.feature_extractor.state_dict().items():
+            out["text_embedding_projection." + k] = v
     if spec.vae is not None:
         out.update(_official_vae_tensors(spec.vae, config))
     if spec.audio_vae is not None or spec.vocoder is not None:

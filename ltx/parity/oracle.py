@@ -262,3 +262,90 @@ def official_mel(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor | Non
     types = require("ltx_core.types")
     processor = ops.AudioProcessor(target_sample_rate=16000, mel_bins=64, mel_hop_length=160, n_fft=1024)
     return processor.to(waveform.device).waveform_to_mel(types.Audio(waveform=waveform, sampling_rate=sample_rate))
+
+
+def official_text_processor_module(config: dict, gemma_hidden: int, gemma_layers: int) -> torch.nn.Module:
+    """ltx-core's EmbeddingsProcessor (feature extractor + connectors) for `config`. ltx-core sizes the
+    feature extractor for Gemma-3-12B; its classes take any size, so a tiny Gemma's gets its own."""
+    fe = require("ltx_core.text_encoders.gemma.feature_extractor")
+    conn = require("ltx_core.text_encoders.gemma.embeddings_connector")
+    processor = require("ltx_core.text_encoders.gemma.embeddings_processor").EmbeddingsProcessor
+    t, flat = config["transformer"], gemma_hidden * (gemma_layers + 1)
+    if t.get("caption_proj_before_connector"):  # LTX-2.3 (V2; ltx-core also checks the other three keys)
+        video_dim = t["num_attention_heads"] * t["attention_head_dim"]
+        audio_dim = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
+        extractor = fe.FeatureExtractorV2(
+            torch.nn.Linear(flat, video_dim), gemma_hidden, torch.nn.Linear(flat, audio_dim)
+        )
+    else:
+        extractor = fe.FeatureExtractorV1(torch.nn.Linear(flat, gemma_hidden, bias=False), is_av=True)
+    return processor(
+        feature_extractor=extractor,
+        video_connector=conn.Embeddings1DConnectorConfigurator.from_config(config),
+        audio_connector=conn.AudioEmbeddings1DConnectorConfigurator.from_config(config),
+    )
+
+
+class OfficialTextProcessor:
+    """The official text side of a file, loaded by ltx-core's builder with its key map. Batch-1 only
+    (as the official connectors are): a batch runs one prompt at a time."""
+
+    def __init__(self, path, device: torch.device, dtype: torch.dtype, gemma_hidden: int, gemma_layers: int):
+        gemma = require("ltx_core.text_encoders.gemma")
+
+        class Configurator:
+            @classmethod
+            def from_config(cls, config: dict) -> torch.nn.Module:
+                return official_text_processor_module(config, gemma_hidden, gemma_layers)
+
+        self.module = build(path, Configurator, gemma.EMBEDDINGS_PROCESSOR_KEY_OPS, device, dtype)
+
+    def __call__(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor):
+        outs = []
+        with torch.no_grad():
+            for b in range(mask.shape[0]):
+                states = tuple(h[b : b + 1] for h in hidden_states)
+                outs.append(self.module.process_hidden_states(states, mask[b : b + 1], "left"))
+        return tuple(torch.cat([o[i] for o in outs]) for i in range(3))
+
+
+def official_gemma_states(folder, prompts: Sequence[str], device, dtype, max_length: int):
+    """The official tokenizer wrapper (Hugging Face AutoTokenizer) and transformers' own
+    Gemma3ForConditionalGeneration.from_pretrained, run as ltx-core's GemmaTextEncoder.encode runs them
+    (ltx-core's wrapper around them needs transformers 4.x): (ids, mask, hidden states)."""
+    tokenizer = require("ltx_core.text_encoders.gemma.tokenizer").LTXVGemmaTokenizer(str(folder), max_length)
+    from transformers import Gemma3ForConditionalGeneration
+
+    model = Gemma3ForConditionalGeneration.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
+    model = model.to(device).eval()
+    ids, mask = [], []
+    for prompt in prompts:
+        pairs = tokenizer.tokenize_with_weights(prompt)["gemma"]
+        ids.append(torch.tensor([int(t) for t, _ in pairs]))
+        mask.append(torch.tensor([int(w) for _, w in pairs]))
+    ids, mask = torch.stack(ids).to(device), torch.stack(mask).to(device)
+    with torch.no_grad():
+        states = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+    return ids, mask, tuple(states)
+
+
+def official_t5_encode(folder, prompts: Sequence[str], device, dtype, max_length: int):
+    """ltx-video's LTXVideoPipeline.encode_prompt with transformers' T5Tokenizer and T5EncoderModel
+    loaded as its inference script loads them (text_encoder/ and tokenizer/ subfolders)."""
+    pipeline = require("ltx_video.pipelines.pipeline_ltx_video").LTXVideoPipeline
+    from transformers import T5EncoderModel, T5Tokenizer
+
+    class Host:  # what encode_prompt reads of the pipeline
+        tokenizer = T5Tokenizer.from_pretrained(str(folder), subfolder="tokenizer", local_files_only=True)
+        text_encoder = T5EncoderModel.from_pretrained(str(folder), subfolder="text_encoder", dtype=dtype).to(device)
+        transformer, _execution_device = None, device
+        _text_preprocessing = pipeline._text_preprocessing
+
+    host = Host()
+    with torch.no_grad():
+        embeds, mask, _, _ = pipeline.encode_prompt(
+            host, list(prompts), do_classifier_free_guidance=False, device=device, text_encoder_max_tokens=max_length
+        )
+    ids = host.tokenizer(list(p.strip() for p in prompts), padding="max_length", max_length=max_length,
+                         truncation=True, return_tensors="pt").input_ids  # fmt: skip
+    return ids, mask, embeds

@@ -1,0 +1,155 @@
+"""`ltx parity`: every part a checkpoint holds (or the built-in tiny ones), ours vs the official code."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ltx.commands import DTYPES
+
+PARTS = ("transformer", "vae", "upsampler", "audio", "mel", "text", "gemma", "t5")
+Job = tuple[str, Callable]  # (group, run(group) -> rows)
+
+
+def _file_jobs(path: Path, held, parts: set[str], common: dict, shape, stats: dict, gemma: Path | None) -> list[Job]:
+    """Jobs for every part of `parts` the checkpoint at `path` holds."""
+    from ltx.parity.audio import audio_parity
+    from ltx.parity.text import gemma_parity, text_parity
+    from ltx.parity.transformer import transformer_parity
+    from ltx.parity.vae import vae_parity
+
+    jobs, name = [], path.stem
+    if "transformer" in parts and "transformer" in held:
+        run = lambda g: transformer_parity(path, **common, shape=shape, group=g, stats=stats.setdefault(path.name, {}))
+        jobs.append((f"{name} transformer", run))
+    if "vae" in parts and "video_vae" in held:
+        jobs.append((f"{name} video VAE", lambda g: vae_parity(path, **common, group=g)))
+    if "audio" in parts and {"audio_vae", "vocoder"} <= set(held):
+        jobs.append((f"{name} audio", lambda g: audio_parity(path, **common, group=g)))
+    if {"text_projection", "text_connectors"} <= set(held):
+        if "text" in parts:
+            jobs.append((f"{name} text side", lambda g: text_parity(path, **common, group=g)))
+        if "gemma" in parts and gemma is not None:
+            jobs.append((f"{name} + {gemma.name}", lambda g: gemma_parity(path, gemma, **common, group=g)))
+    return jobs
+
+
+def _builtin_jobs(folder: Path, parts: set[str], common: dict, shape, stats: dict) -> tuple[list[Job], bool]:
+    from ltx.checkpoint import Checkpoint
+    from ltx.parity.fixtures import TINY, UPSAMPLERS, write_tiny_checkpoint, write_tiny_upsampler
+    from ltx.parity.text import t5_parity
+    from ltx.parity.text_fixtures import write_tiny_gemma, write_tiny_t5
+    from ltx.parity.vae import upsampler_parity
+
+    jobs, files, has_audio = [], {}, False
+    gemma = None
+    if "gemma" in parts:
+        gemma = write_tiny_gemma(folder / "gemma-3-tiny")
+        print("built-in Gemma-3 gemma-3-tiny: 3 layers of 24 channels, sentencepiece tokenizer trained here")
+    for spec in TINY.values():
+        files[spec.name] = p = write_tiny_checkpoint(spec, folder / f"{spec.name}.safetensors")
+        print(f"built-in checkpoint {spec.name}: {spec.description}")
+        held = Checkpoint(p).components
+        has_audio |= "audio_vae" in held
+        jobs += _file_jobs(p, held, parts, common, shape, stats, gemma)
+    for spec in UPSAMPLERS.values() if "upsampler" in parts else ():
+        p = write_tiny_upsampler(spec, folder / f"{spec.name}.safetensors")
+        print(f"built-in upsampler {spec.name}: {spec.description}")
+        jobs.append((spec.name, lambda g, p=p, v=files[spec.vae]: upsampler_parity(p, v, **common, group=g)))
+    if "t5" in parts:
+        t5 = write_tiny_t5(folder / "t5-tiny")
+        print("built-in T5 t5-tiny: 2 layers of 32 channels, sentencepiece tokenizer trained here")
+        jobs.append(("t5-tiny (LTX-Video text encoder)", lambda g: t5_parity(t5, **common, group=g)))
+    return jobs, has_audio
+
+
+def run(args: argparse.Namespace) -> int:
+    from ltx.checkpoint import Checkpoint
+    from ltx.parity.audio import mel_parity
+    from ltx.parity.compare import format_table, write_json
+    from ltx.parity.text import t5_parity
+    from ltx.parity.transformer import ClipShape
+    from ltx.parity.vae import upsampler_parity
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("ltx parity: --device cuda asked for, but torch sees no CUDA device", file=sys.stderr)
+        return 2
+    if args.device == "cuda":
+        # Some cuDNN algorithms (transposed convolutions among them) add with atomics: two runs of
+        # the same model differ in the last bits, and a deep random network amplifies that. Both
+        # sides run with the deterministic algorithms, so a difference is ours.
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    shape = ClipShape(
+        frames=args.frames, height=args.height, width=args.width, fps=args.fps, text_tokens=args.text_tokens
+    )
+    if (shape.frames - 1) % 8 or shape.height % 32 or shape.width % 32:
+        print("ltx parity: --frames must be 1 + 8k and --height/--width multiples of 32", file=sys.stderr)
+        return 2
+    parts = set(args.parts.split(",")) if args.parts else set(PARTS)
+    if parts - set(PARTS):
+        print(f"ltx parity: --parts takes {','.join(PARTS)}; got {args.parts}", file=sys.stderr)
+        return 2
+    common = dict(device=args.device, dtype=DTYPES[args.dtype])
+    rows, stats = [], {}  # stats: checkpoint -> load times and (CUDA) peak memory of each side
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.checkpoint:
+            path = Path(args.checkpoint)
+            held = Checkpoint(path).components
+            has_audio = "audio_vae" in held
+            gemma = Path(args.gemma) if args.gemma else None
+            jobs = _file_jobs(path, held, parts, common, shape, stats, gemma)
+            if args.upsampler:
+                up = Path(args.upsampler)
+                jobs.append((f"{up.stem} upsampler", lambda g: upsampler_parity(up, path, **common, group=g)))
+            if args.t5:
+                jobs.append((f"T5 {Path(args.t5).name}", lambda g: t5_parity(args.t5, **common, group=g)))
+        else:
+            jobs, has_audio = _builtin_jobs(Path(args.fixtures or tmp), parts, common, shape, stats)
+        if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
+            jobs.insert(0, ("mel front-end", lambda g: mel_parity(g, device=args.device)))
+        for group, job in jobs:
+            rows += job(group)
+    print()
+    print(f"parity vs the official code (ltx-core 1.0.0 for LTX-2, ltx-video 0.1.2 for LTX-Video), "
+          f"{args.dtype} on {args.device}; transformer inputs: clip {shape.frames}x{shape.height}x{shape.width} "
+          f"@ {shape.fps} fps, batch {shape.batch}")  # fmt: skip
+    print(format_table(rows))
+    # Each side loads the file and runs every pass while the other side is not in memory.
+    for name, s in stats.items():
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in s.items()))
+    info = {"seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__}
+    if args.device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    print("run: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    if args.json:
+        context = dict(device=args.device, dtype=args.dtype, shape=dataclasses.asdict(shape))
+        write_json(rows, args.json, **context, **info, checkpoints=stats)
+        print(f"report written to {args.json}")
+    return 0 if rows and all(r.passed for r in rows) else 1
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("parity", help="compare our models with the official code, tensor by tensor")
+    p.add_argument("checkpoint", nargs="?", help="an LTX-2 single-file checkpoint; default: the built-in tiny ones")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    p.add_argument("--json", metavar="REPORT", help="also write the report as JSON")
+    p.add_argument("--frames", type=int, default=17, help="pixel frames of the clip the inputs stand for (1 + 8k)")
+    p.add_argument("--height", type=int, default=128)
+    p.add_argument("--width", type=int, default=192)
+    p.add_argument("--fps", type=float, default=24.0)
+    p.add_argument("--text-tokens", type=int, default=16)
+    p.add_argument("--fixtures", metavar="DIR", help="keep the built-in checkpoints in DIR")
+    p.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)} (default: all the file holds)")
+    p.add_argument("--upsampler", metavar="FILE", help="also compare this latent upsampler (with CHECKPOINT's VAE)")
+    p.add_argument("--gemma", metavar="DIR", help="also compare prompts -> contexts with this Gemma-3 folder")
+    p.add_argument("--t5", metavar="DIR", help="also compare LTX-Video's prompt encoding with this T5 folder")
+    p.set_defaults(run=run)
