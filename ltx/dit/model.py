@@ -126,7 +126,9 @@ class LTX2Transformer(nn.Module):
     @staticmethod
     def _sigma(s: Stream) -> torch.Tensor:
         b = s.latent.shape[0]
-        sigma = torch.as_tensor(s.sigma, dtype=torch.float32, device=s.latent.device)
+        # a tensor keeps its dtype: the res_2s substep passes float64 sigmas, and sigma x 1000 is rounded once
+        sigma = torch.as_tensor(s.sigma, device=s.latent.device)
+        sigma = sigma if sigma.is_floating_point() else sigma.float()
         return sigma.reshape(-1).expand(b) if sigma.numel() == 1 else sigma.reshape(b)
 
     def _prepare(
