@@ -18,6 +18,9 @@ setup(
         "soundfile",  # WAV in and out
         "transformers>=5",  # Gemma-3 and T5 text encoders (their own classes, loaded by us)
         "sentencepiece",  # prompt tokenisation
+        "av",  # PyAV: MP4 in and out, the conditioning images' H.264 round trip
+        "pillow",  # images
+        "tqdm",  # progress bars
     ],
     extras_require={
         # The official packages (ltx-core, ltx-pipelines) are test oracles, never runtime
@@ -25,7 +28,7 @@ setup(
         # current torch. "oracle" is what their compared parts import, plus librosa, the reference
         # for our mel front-end where torchaudio cannot load, and protobuf, which transformers needs to
         # read a bare sentencepiece model into the official tokenizers.
-        "oracle": ["scipy", "pillow", "regex", "librosa", "protobuf"],
+        "oracle": ["scipy", "regex", "librosa", "protobuf"],
         "test": ["pytest", "pytest-benchmark", "sentencepiece"],
         "triton": ["triton"],
     },

@@ -1,17 +1,17 @@
-"""The `ltx` command: parity, inspect, encode."""
+"""The `ltx` command: parity, inspect, encode, generate."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ltx.commands import encode, inspect, parity
+from ltx.commands import encode, generate, inspect, parity
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ltx", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (parity, inspect, encode):
+    for command in (parity, inspect, encode, generate):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     from ltx.checkpoint import CheckpointError
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.run(args)
-    except (CheckpointError, ConfigError, FileNotFoundError) as e:
+    except (CheckpointError, ConfigError, FileNotFoundError, ValueError) as e:  # bad input: a message, not a trace
         print(f"ltx {args.command}: {e}", file=sys.stderr)
         return 2
 

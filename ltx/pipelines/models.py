@@ -1,0 +1,173 @@
+"""Every model a pipeline needs, loaded when first asked for and released when the pipeline is done
+with it (as the official pipelines do, so a 19B generation fits where theirs fits); `keep=True` holds
+them for repeated generation instead.
+
+LoRAs are checked against the checkpoint when `Models` is made (a layer that matches nothing is an
+error) and fused into the transformer and the text side as they load.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+import torch
+
+from ltx.checkpoint import TRANSFORMER_PREFIX, Checkpoint, CheckpointError
+from ltx.lora import LoRA, fuse_loras, load_lora
+from ltx.text.processor import PromptEmbeddings
+
+
+def _layers(ckpt: Checkpoint, component: str, strip_prefix: bool) -> set[str]:
+    keys = ckpt.components.get(component, [])
+    names = {k[: -len(".weight")] for k in keys if k.endswith(".weight")}
+    return {n[len(TRANSFORMER_PREFIX) :] if strip_prefix and n.startswith(TRANSFORMER_PREFIX) else n for n in names}
+
+
+class Models:
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        *,
+        gemma: str | os.PathLike | None = None,
+        prompts: str | os.PathLike | None = None,
+        upsampler: str | os.PathLike | None = None,
+        loras: list[tuple[str | os.PathLike, float]] = (),
+        distilled_lora: tuple[str | os.PathLike, float] | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.bfloat16,
+        keep: bool = False,
+    ):
+        self.ckpt = Checkpoint(checkpoint)
+        if "transformer" not in self.ckpt.components:
+            raise CheckpointError(f"{self.ckpt.path}: holds no transformer; generation needs a full LTX-2 checkpoint")
+        if gemma is None and prompts is None:
+            raise ValueError(
+                "give a Gemma-3 folder (gemma=...) or a prompt-embeddings file from `ltx encode` (prompts=...)"
+            )
+        self.gemma, self.prompt_file = gemma, prompts
+        self.upsampler_path = Path(upsampler) if upsampler else None
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype, self.keep = dtype, keep
+        self.loras = [load_lora(p, s) for p, s in loras]
+        self.distilled_lora = load_lora(*distilled_lora) if distilled_lora else None
+        self._transformer_layers = _layers(self.ckpt, "transformer", True)
+        text = _layers(self.ckpt, "text_projection", False) | _layers(self.ckpt, "text_connectors", True)
+        # LoRA layer name -> TextProcessor module name (video-only files call the connector embeddings_connector)
+        self._text_layers = {n: "video_" + n if n.startswith("embeddings_connector.") else n for n in text}
+        for lora in [*self.loras, *([self.distilled_lora] if self.distilled_lora else [])]:
+            unmatched = sorted(set(lora.pairs) - self._transformer_layers - set(self._text_layers))
+            if unmatched:
+                raise CheckpointError(
+                    f"{lora.path}: {len(unmatched)} LoRA layers match no layer of {self.ckpt.path.name} "
+                    f"(e.g. {', '.join(unmatched[:3])}): the LoRA is for another model"
+                )
+        self._cache: dict[str, object] = {}
+        self.timings: list[tuple[str, float]] = []  # (what, seconds) of the last generations' stages
+
+    @property
+    def version(self) -> str:
+        return self.ckpt.model_version or "2.0"
+
+    # -- loading and releasing ------------------------------------------------------------------------
+    def _get(self, name: str, load):
+        if name not in self._cache:
+            self._cache[name] = load()
+        return self._cache[name]
+
+    def release(self, *names: str) -> None:
+        """Drop these models (unless `keep`), and return their memory."""
+        if self.keep:
+            return
+        for name in names:  # "transformer" releases every transformer variant
+            for key in [k for k in self._cache if k == name or k.startswith(name + ":")]:
+                del self._cache[key]
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def transformer(self, lora_strength: float | None = None, user_loras: bool = True):
+        """The transformer with the user's LoRAs (unless `user_loras` is False), and the distilled LoRA at
+        `lora_strength` if given."""
+        from ltx.dit import load_transformer
+
+        loras = list(self.loras) if user_loras else []
+        if lora_strength is not None:
+            if self.distilled_lora is None:
+                raise ValueError(
+                    "this pipeline's second stage needs the distilled LoRA (distilled_lora=(path, strength))"
+                )
+            d = self.distilled_lora
+            loras.append(LoRA(d.path, lora_strength, d.pairs, d.metadata))
+
+        def load():
+            model = load_transformer(self.ckpt, device=self.device, dtype=self.dtype)
+            fuse_loras(model, loras, {n: n for n in self._transformer_layers})
+            return model
+
+        return self._get(f"transformer:{lora_strength}:{user_loras}", load)
+
+    def video_encoder(self):
+        from ltx.vae import load_video_encoder
+
+        return self._get("video_encoder", lambda: load_video_encoder(self.ckpt, device=self.device, dtype=self.dtype))
+
+    def video_decoder(self):
+        from ltx.vae import load_video_decoder
+
+        return self._get("video_decoder", lambda: load_video_decoder(self.ckpt, device=self.device, dtype=self.dtype))
+
+    def audio_encoder(self):
+        from ltx.audio import load_audio_encoder
+
+        return self._get("audio_encoder", lambda: load_audio_encoder(self.ckpt, device=self.device, dtype=self.dtype))
+
+    def audio_decoder(self):
+        from ltx.audio import load_audio_decoder
+
+        return self._get("audio_decoder", lambda: load_audio_decoder(self.ckpt, device=self.device, dtype=self.dtype))
+
+    def vocoder(self):
+        from ltx.audio import load_vocoder
+
+        return self._get("vocoder", lambda: load_vocoder(self.ckpt, device=self.device, dtype=self.dtype))
+
+    def upsampler(self):
+        from ltx.vae import load_latent_upsampler
+
+        if self.upsampler_path is None:
+            raise ValueError("this pipeline upsamples the first stage: give the spatial x2 upsampler (upsampler=...)")
+        return self._get(
+            "upsampler", lambda: load_latent_upsampler(self.upsampler_path, device=self.device, dtype=self.dtype)
+        )
+
+    # -- prompts --------------------------------------------------------------------------------------
+    def encode(self, prompts: list[str]) -> list[PromptEmbeddings]:
+        """Each prompt's contexts (1, T, D), one prompt at a time as the official pipelines encode them;
+        from the prompt-embeddings file when one was given."""
+        if self.prompt_file is not None:
+            return self._from_file(prompts)
+        from ltx.text.encoder import TextEncoder
+
+        text = TextEncoder(self.gemma, self.ckpt, device=self.device, dtype=self.dtype)
+        fuse_loras(text.processor, self.loras, self._text_layers)
+        out = [text.encode([p]) for p in prompts]
+        del text
+        self.release()
+        return out
+
+    def _from_file(self, prompts: list[str]) -> list[PromptEmbeddings]:
+        from ltx.text.encoder import load_prompt_embeddings
+
+        cached, texts, _ = load_prompt_embeddings(self.prompt_file, device=self.device, dtype=self.dtype)
+        out = []
+        for p in prompts:
+            if p not in texts:
+                raise ValueError(
+                    f"{self.prompt_file} has no embeddings for the prompt {p!r}; it holds {texts}. "
+                    f"Encode it with: ltx encode --prompt {p!r} ... (negative prompts too)"
+                )
+            i = texts.index(p)
+            out.append(PromptEmbeddings(*(None if t is None else t[i : i + 1] for t in cached)))
+        return out
