@@ -70,6 +70,20 @@ def _builtin_jobs(folder: Path, parts: set[str], common: dict, shape, stats: dic
     return jobs, has_audio
 
 
+def _pipeline_jobs(folder: Path) -> list[Job]:
+    from ltx.parity.pipelines import KINDS, builtin_inputs, pipeline_parity
+
+    jobs = []
+    for name in ("ltx-2.0-tiny", "ltx-2.3-tiny"):
+        inputs = builtin_inputs(folder / name, name)
+        print(
+            f"pipeline inputs for {name}: bf16 copy, upsampler, distilled LoRA, IC-LoRA, prompts, image, video, audio"
+        )
+        for kind in KINDS:
+            jobs.append((f"{name} {kind} pipeline", lambda g, i=inputs, k=kind: pipeline_parity(i, (k,), group=g)))
+    return jobs
+
+
 def run(args: argparse.Namespace) -> int:
     from ltx.checkpoint import Checkpoint
     from ltx.parity.audio import mel_parity
@@ -113,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
                 jobs.append((f"T5 {Path(args.t5).name}", lambda g: t5_parity(args.t5, **common, group=g)))
         else:
             jobs, has_audio = _builtin_jobs(Path(args.fixtures or tmp), parts, common, shape, stats)
+        if args.pipelines:
+            jobs += _pipeline_jobs(Path(args.fixtures or tmp) / "pipelines")
         if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
             jobs.insert(0, ("mel front-end", lambda g: mel_parity(g, device=args.device)))
         for group, job in jobs:
@@ -152,4 +168,6 @@ def add_parser(sub) -> None:
     p.add_argument("--upsampler", metavar="FILE", help="also compare this latent upsampler (with CHECKPOINT's VAE)")
     p.add_argument("--gemma", metavar="DIR", help="also compare prompts -> contexts with this Gemma-3 folder")
     p.add_argument("--t5", metavar="DIR", help="also compare LTX-Video's prompt encoding with this T5 folder")
+    p.add_argument("--pipelines", action="store_true",
+                   help="also run every generation pipeline against the official (tiny checkpoints)")  # fmt: skip
     p.set_defaults(run=run)

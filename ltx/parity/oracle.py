@@ -30,6 +30,8 @@ def require(module: str):
     try:
         if module.startswith("ltx_video"):  # diffusers' ModelMixin logs a warning on every .to(dtype)
             importlib.import_module("diffusers").utils.logging.set_verbosity_error()
+        if module.startswith(("ltx_pipelines", "ltx_core.model.audio_vae")):  # both import torchaudio
+            ensure_torchaudio()
         return importlib.import_module(module)
     except ImportError as e:
         raise RuntimeError(f"{_INSTALL_HINT} ({e})") from None

@@ -1,0 +1,196 @@
+"""The generation pipelines against the official flows, their input checks, and `ltx generate` end to end."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+from util import failed_rows
+
+from ltx import CheckpointError
+from ltx.cli import main
+from ltx.parity.oracle import ensure_torchaudio
+from ltx.parity.pipelines import KINDS, builtin_inputs, pipeline_parity, request, run_official, run_ours
+from ltx.pipelines import ImageCondition, Models, Request, check_size
+from ltx.pipelines import generate as pipelines
+
+pytest.importorskip("ltx_core")
+ensure_torchaudio()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pipelines")
+    return {name: builtin_inputs(folder / name, name) for name in ("ltx-2.0-tiny", "ltx-2.3-tiny")}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pipeline_bitwise_equal_to_official_flow(inputs, kind):
+    rows = pipeline_parity(inputs["ltx-2.3-tiny"], (kind,))
+    assert {r.name for r in rows} >= {"video_latent", "frames", "waveform"}
+    assert all(r.passed and r.max_abs == 0.0 for r in rows), [r for r in rows if r.max_abs]
+
+
+@pytest.mark.parametrize("kind", ["one-stage", "two-stage", "a2v"])
+def test_pipelines_on_the_2_0_layout(inputs, kind):
+    rows = pipeline_parity(inputs["ltx-2.0-tiny"], (kind,))
+    assert rows and all(r.passed and r.max_abs == 0.0 for r in rows)
+
+
+def test_a_different_lora_strength_is_caught(inputs):
+    from ltx.parity.compare import compare_exact
+
+    inp = inputs["ltx-2.3-tiny"]
+    ours = run_ours("two-stage", replace(inp, lora_strength=0.81))
+    ref = run_official("two-stage", inp)
+    rows = compare_exact("two-stage", {k: v.float() for k, v in ours.items()}, {k: v.float() for k, v in ref.items()})
+    assert failed_rows(rows) >= {"video_latent", "frames"}
+
+
+def test_pipelines_are_deterministic_and_seeded(inputs):
+    inp = inputs["ltx-2.3-tiny"]
+    models = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
+    req = replace(request("one-stage"), images=[])
+    a, b = pipelines.one_stage(models, req), pipelines.one_stage(models, req)
+    c = pipelines.one_stage(models, replace(req, seed=req.seed + 1))
+    assert torch.equal(a.video_latent, b.video_latent) and torch.equal(a.audio, b.audio)
+    assert not torch.equal(a.video_latent, c.video_latent)
+    assert a.video.shape == (9, 64, 96, 3) and a.video.dtype == torch.uint8 and a.sample_rate == 48000
+
+
+# -- input checks ---------------------------------------------------------------------------------
+def test_size_rules():
+    check_size(512, 768, 121, 24.0, 32)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        check_size(544, 768, 121, 24.0, 64)
+    with pytest.raises(ValueError, match="use 113 or 121"):
+        check_size(512, 768, 120, 24.0, 32)
+    with pytest.raises(ValueError, match="fps"):
+        check_size(512, 768, 121, 0.0, 32)
+    with pytest.raises(ValueError, match="strength"):
+        ImageCondition("x.png", 0, 1.5)
+
+
+def test_pipeline_errors(inputs, tmp_path):
+    inp = inputs["ltx-2.3-tiny"]
+    req = request("two-stage")
+    with pytest.raises(ValueError, match="Gemma-3 folder"):
+        Models(inp.checkpoint)
+    bare = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
+    with pytest.raises(ValueError, match="upsampler"):
+        pipelines.two_stage(bare, replace(req, images=[]))
+    with pytest.raises(ValueError, match="upsampler"):
+        pipelines.distilled(bare, replace(req, images=[]))
+    with pytest.raises(ValueError, match="has no embeddings for the prompt 'another'"):
+        pipelines.one_stage(bare, replace(request("one-stage"), prompt="another", images=[]))
+    with pytest.raises(ValueError, match="past the clip"):
+        pipelines.one_stage(bare, replace(request("one-stage"), images=[ImageCondition(inp.image, 9, 1.0)]))
+    with pytest.raises(FileNotFoundError, match="no such image"):
+        pipelines.one_stage(bare, replace(request("one-stage"), images=[ImageCondition(tmp_path / "no.png")]))
+    models = Models(inp.checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, device="cpu", dtype=torch.float32)
+    with pytest.raises(ValueError, match="distilled LoRA"):
+        pipelines.two_stage(models, replace(req, images=[]))
+    models = Models(inp.checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, device="cpu", dtype=torch.float32,
+                    distilled_lora=(inp.distilled_lora, 1.0))  # fmt: skip
+    with pytest.raises(ValueError, match="the audio gives 0.12 s but the clip is 2.04 s"):
+        pipelines.audio_to_video(models, replace(req, frames=49, fps=24.0, images=[]), inp.audio, start=0.9)
+    with pytest.raises(ValueError, match="start"):
+        pipelines.retake(models, req, inp.video, 0.3, 0.1)
+    with pytest.raises(CheckpointError, match="LoRA layers match no layer"):
+        Models(inputs["ltx-2.0-tiny"].checkpoint, prompts=inp.prompts, loras=[(inp.ic_lora, 1.0)])
+
+
+def test_lora_fusion_equals_official_apply_loras(inputs):
+    from ltx.checkpoint import Checkpoint
+    from ltx.dit import load_transformer
+    from ltx.lora import fuse_loras, load_lora
+    from ltx.parity.oracle import require
+
+    inp = inputs["ltx-2.3-tiny"]
+    fuse = require("ltx_core.loader.fuse_loras")
+    prims = require("ltx_core.loader.primitives")
+    ckpt = Checkpoint(inp.checkpoint)
+    prefix = "model.diffusion_model."
+    sd = {k[len(prefix) :]: ckpt.tensor(k).clone() for k in ckpt.components["transformer"]}
+    loras = [(inp.distilled_lora, 0.7), (inp.ic_lora, -0.4)]
+    lora_sds = []
+    for path, strength in loras:
+        lc = Checkpoint(path)
+        lsd = {k.removeprefix("diffusion_model."): lc.tensor(k).clone() for k in lc.tensors}
+        lora_sds.append(prims.LoraStateDictWithStrength(prims.StateDict(lsd, torch.device("cpu"), 0, set()), strength))
+    ref = fuse.apply_loras(prims.StateDict(sd, torch.device("cpu"), 0, set()), lora_sds, dtype=torch.bfloat16).sd
+    model = load_transformer(inp.checkpoint, dtype=torch.bfloat16)
+    names = {n[: -len(".weight")]: n[: -len(".weight")] for n, _ in model.named_parameters() if n.endswith(".weight")}
+    fused = fuse_loras(model, [load_lora(p, s) for p, s in loras], names)
+    assert fused and all(torch.equal(model.state_dict()[k], ref[k]) for k in ref), "fused weights differ"
+
+
+def test_text_side_loras_are_fused_not_dropped(inputs, tmp_path):
+    from safetensors.torch import save_file
+
+    from ltx.lora import fuse_loras, load_lora
+    from ltx.text.processor import load_text_processor
+
+    inp = inputs["ltx-2.3-tiny"]
+    layer = "video_embeddings_connector.transformer_1d_blocks.0.ff.net.2"
+    path = tmp_path / "text-lora.safetensors"
+    pair = {"lora_A": torch.ones(1, 160, dtype=torch.bfloat16), "lora_B": torch.ones(40, 1, dtype=torch.bfloat16)}
+    save_file({f"diffusion_model.{layer}.{k}.weight": v for k, v in pair.items()}, str(path))
+    processor = load_text_processor(inp.checkpoint, gemma_hidden=24, gemma_layers=3)
+    before = processor.get_submodule(layer).weight.clone()
+    Models(inp.checkpoint, prompts=inp.prompts, loras=[(path, 0.5)])  # accepted: the layer is on the text side
+    assert fuse_loras(processor, [load_lora(path, 0.5)], {layer: layer}) == {layer}
+    torch.testing.assert_close(processor.get_submodule(layer).weight, before + 0.5)
+
+
+def test_fp8_cast_lora_fusion_rounds_back_to_fp8(tiny, tmp_path):
+    from ltx.dit import load_transformer
+    from ltx.lora import fuse_loras, load_lora
+    from ltx.parity.pipeline_fixtures import write_tiny_lora
+
+    path = tiny["ltx-2.0-fp8-cast-tiny"]
+    lora = load_lora(write_tiny_lora(path, tmp_path / "l.safetensors", seed=3, every=1), 1.0)
+    model = load_transformer(path, dtype=torch.bfloat16)
+    name = "transformer_blocks.0.attn1.to_q"
+    w = model.get_submodule(name).weight.clone()
+    fuse_loras(model, [lora], {name: name})
+    a, b = lora.pairs[name]
+    expected = (torch.matmul(b * 1.0, a).to(torch.bfloat16) + w.to(torch.bfloat16)).to(torch.float8_e4m3fn)
+    assert model.get_submodule(name).weight.dtype == torch.float8_e4m3fn
+    assert torch.equal(model.get_submodule(name).weight.float(), expected.float())
+
+
+# -- the command ----------------------------------------------------------------------------------
+def test_generate_writes_an_mp4_with_audio(tiny, tiny_gemma, inputs, tmp_path, capsys):
+    from ltx.media import read_audio, read_video, video_info
+
+    out = tmp_path / "out.mp4"
+    args = ["generate", "--checkpoint", str(tiny["ltx-2.3-tiny"]), "--gemma", str(tiny_gemma), "--prompt", "a cat",
+            "--height", "64", "--width", "96", "--frames", "17", "--fps", "25", "--steps", "3", "--stg-blocks", "1",
+            "--image", f"{inputs['ltx-2.3-tiny'].image}@0:0.9", "--device", "cpu", "--dtype", "float32",
+            "--output", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    fps, frames, width, height = video_info(out)
+    assert (fps, frames, width, height) == (25.0, 17, 96, 64)
+    assert read_video(out).shape == (17, 64, 96, 3)
+    waveform, rate = read_audio(out)
+    expected = round(17 / 25 * 25) * 4 - 3  # audio tokens -> mel frames
+    assert rate == 48000 and waveform.shape[0] == 2
+    assert abs(waveform.shape[1] - expected * 480) <= 2048  # AAC pads to whole 1024-sample frames
+
+
+def test_generate_from_a_prompt_file_and_argument_errors(inputs, tmp_path, capsys):
+    inp = inputs["ltx-2.0-tiny"]
+    out = tmp_path / "o.mp4"
+    base = ["generate", "--checkpoint", str(inp.checkpoint), "--prompts", str(inp.prompts), "--device", "cpu",
+            "--dtype", "float32", "--output", str(out)]  # fmt: skip
+    small = ["--height", "64", "--width", "64", "--frames", "9", "--steps", "2", "--stg-blocks", "1"]
+    assert main(base + small + ["--prompt", "a prompt", "--negative-prompt", "a negative prompt"]) == 0
+    assert main(base + small + ["--prompt", "a prompt", "--pipeline", "a2v"]) == 2
+    assert "needs --audio" in capsys.readouterr().err
+    assert main(base + small + ["--prompt", "a prompt", "--pipeline", "retake", "--video", str(inp.video)]) == 2
+    assert "--start and --end" in capsys.readouterr().err
+    assert main(base + small[:4] + ["--frames", "10", "--prompt", "a prompt"]) == 2
+    assert "frames must be 1 + 8k" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="1 \\+ 8k"):
+        pipelines.one_stage(Models(inp.checkpoint, prompts=inp.prompts, device="cpu"), Request("a prompt", frames=10))
