@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         audio_guidance=make(audio_g, args.audio_cfg),
         images=[parse_image(i) for i in args.image],
         tiling=Tiling() if args.tiling else None,
+        batch_passes=args.batch_passes,
     )
     start = time.perf_counter()
     p = args.pipeline
@@ -173,6 +174,8 @@ def add_parser(sub) -> None:
         "--hq-stage1-lora", type=float, default=0.25, help="two-stage-hq: distilled LoRA strength in stage 1"
     )
     p.add_argument("--tiling", action="store_true", help="decode the video in tiles (less memory)")
+    p.add_argument("--batch-passes", action="store_true",
+                   help="run the guidance passes as one batch (faster where memory allows)")  # fmt: skip
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
     p.add_argument("--output", required=True, help="the .mp4 to write")

@@ -11,6 +11,7 @@ load, ltx-core's mel front-end is stood in for by ours (equal to it bitwise, `lt
 from __future__ import annotations
 
 import contextlib
+import gc
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,11 +56,14 @@ def _with_image(req: Request, image: Path) -> Request:
 
 
 # -- ours -----------------------------------------------------------------------------------------------
-def run_ours(kind: str, inp: Inputs, dtype=torch.float32) -> dict[str, torch.Tensor]:
-    req = _with_image(request(kind), inp.image)
+def run_ours(kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = None, device="cpu") -> dict:
+    req = _with_image(req or request(kind), inp.image)
     loras = [(inp.ic_lora, 1.0)] if kind == "ic-lora" else []
-    models = Models(inp.checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, loras=loras,
-                    distilled_lora=(inp.distilled_lora, inp.lora_strength), device="cpu", dtype=dtype)  # fmt: skip
+    distilled = (
+        (inp.distilled_lora, inp.lora_strength) if kind in ("two-stage", "two-stage-hq", "keyframes", "a2v") else None
+    )
+    models = Models(inp.checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, loras=loras, distilled_lora=distilled,
+                    device=device, dtype=dtype)  # fmt: skip
     if kind == "one-stage":
         r = ours.one_stage(models, req)
     elif kind == "two-stage":
@@ -115,7 +119,7 @@ def guider_params(g: Guidance):
 class _Official:
     """The official pieces, imported once."""
 
-    def __init__(self, inp: Inputs, dtype: torch.dtype, loras=()):
+    def __init__(self, inp: Inputs, dtype: torch.dtype, loras=(), device: torch.device | None = None):
         self.H = require("ltx_pipelines.utils.helpers")
         self.S = require("ltx_pipelines.utils.samplers")
         self.G = require("ltx_core.components.guiders")
@@ -123,13 +127,13 @@ class _Official:
         loader = require("ltx_core.loader")
         ledger_cls = require("ltx_pipelines.utils.model_ledger").ModelLedger
         self.lora = lambda path, s: loader.LoraPathStrengthAndSDOps(str(path), s, loader.LTXV_LORA_COMFY_RENAMING_MAP)
-        self.dtype, self.device = dtype, torch.device("cpu")
+        self.dtype, self.device = dtype, device or torch.device("cpu")
         self.base = ledger_cls(dtype=dtype, device=self.device, checkpoint_path=str(inp.checkpoint),
                                spatial_upsampler_path=str(inp.upsampler))  # fmt: skip
         self.ledger = self.base.with_loras(tuple(self.lora(p, s) for p, s in loras))
         self.stage2 = self.ledger.with_additional_loras((self.lora(inp.distilled_lora, inp.lora_strength),))
         self.components = require("ltx_pipelines.utils.types").PipelineComponents(dtype=dtype, device=self.device)
-        emb, prompts, _ = load_prompt_embeddings(inp.prompts, dtype=dtype)
+        emb, prompts, _ = load_prompt_embeddings(inp.prompts, dtype=dtype, device=self.device)
         self.ctx = {p: (emb.video[i : i + 1], emb.audio[i : i + 1]) for i, p in enumerate(prompts)}
 
     def transformer(self, ledger):
@@ -176,9 +180,9 @@ class _Official:
         return {"video_latent": video_latent, "audio_latent": audio_latent, "frames": frames, "waveform": waveform}
 
 
-def run_official(kind: str, inp: Inputs, dtype=torch.float32) -> dict[str, torch.Tensor]:
-    req = _with_image(request(kind), inp.image)
-    o = _Official(inp, dtype, [(inp.ic_lora, 1.0)] if kind == "ic-lora" else [])
+def run_official(kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = None, device="cpu") -> dict:
+    req = _with_image(req or request(kind), inp.image)
+    o = _Official(inp, dtype, [(inp.ic_lora, 1.0)] if kind == "ic-lora" else [], torch.device(device))
     with torch.no_grad(), _mel_frontend():
         if kind == "retake":
             return _official_retake(o, inp, replace(req, images=[]))
@@ -221,13 +225,13 @@ def _official_two_stage(o: _Official, kind: str, inp: Inputs, req: Request) -> d
         audio_init, denoise_only_video = audio_init[:, :, :frames], True
     transformer = o.transformer(ledger1)
     if kind in ("distilled", "ic-lora"):
-        sigmas = torch.tensor(consts.DISTILLED_SIGMA_VALUES)
+        sigmas = torch.tensor(consts.DISTILLED_SIGMA_VALUES).to(o.device)
         denoise_fn = H.simple_denoising_func(ctx_p[0], ctx_p[1], transformer)
     else:
         latent = None
         if hq:
             latent = torch.empty(types.VideoLatentShape.from_pixel_shape(s1).to_torch_shape())
-        sigmas = sched.LTX2Scheduler().execute(steps=req.steps, latent=latent).to(torch.float32)
+        sigmas = sched.LTX2Scheduler().execute(steps=req.steps, latent=latent).to(torch.float32).to(o.device)
         denoise_fn = o.guided(transformer, req, ctx_p, ctx_n, audio_guidance=kind != "a2v")
     run = H.denoise_video_only if denoise_only_video else H.denoise_audio_video
     kwargs = dict(initial_audio_latent=audio_init) if denoise_only_video else {}
@@ -235,6 +239,8 @@ def _official_two_stage(o: _Official, kind: str, inp: Inputs, req: Request) -> d
               denoising_loop_fn=o.loop(denoise_fn, "res2s" if hq else "euler"), components=o.components,
               dtype=o.dtype, device=o.device, **kwargs)  # fmt: skip
     video_state, audio_state = (out, None) if denoise_only_video else out
+    del transformer, denoise_fn, encoder  # as the official pipelines free them before the next model loads
+    _free()
     if one:
         return o.decode(video_state.latent, audio_state.latent, gen, o.ledger)
     upsampler = require("ltx_core.model.upsampler")
@@ -244,14 +250,18 @@ def _official_two_stage(o: _Official, kind: str, inp: Inputs, req: Request) -> d
                                   upsampler=stage2.spatial_upsampler())  # fmt: skip
     s2 = o.shape(req, half=False)
     conds = o.images(req, s2, encoder, keyframes=kind == "keyframes")
+    del encoder
+    _free()
     transformer = o.transformer(stage2)
-    sig2 = torch.Tensor(consts.STAGE_2_DISTILLED_SIGMA_VALUES)
+    sig2 = torch.Tensor(consts.STAGE_2_DISTILLED_SIGMA_VALUES).to(o.device)
     denoise_fn = H.simple_denoising_func(ctx_p[0], ctx_p[1], transformer)
     a_init = audio_init if denoise_only_video else audio_state.latent
     out = run(output_shape=s2, conditionings=conds, noiser=noiser, sigmas=sig2, stepper=stepper,
               denoising_loop_fn=o.loop(denoise_fn, "res2s" if hq else "euler"), components=o.components,
               dtype=o.dtype, device=o.device, noise_scale=sig2[0], initial_video_latent=up,
               initial_audio_latent=a_init)  # fmt: skip
+    del transformer, denoise_fn
+    _free()
     if denoise_only_video:
         return o.decode(out.latent, audio_init, gen, stage2, keep_audio=decoded.waveform.squeeze(0))
     return o.decode(out[0].latent, out[1].latent, gen, stage2)
@@ -275,7 +285,7 @@ def _official_retake(o: _Official, inp: Inputs, req: Request) -> dict:
     aconds = [retake.TemporalRegionMask(start_time=0.1, end_time=0.3, fps=fps)]
     ctx_p, ctx_n = o.ctx[req.prompt], o.ctx[req.negative_prompt]
     transformer = o.transformer(o.ledger)
-    sigmas = sched.LTX2Scheduler().execute(steps=req.steps).to(torch.float32)
+    sigmas = sched.LTX2Scheduler().execute(steps=req.steps).to(torch.float32).to(o.device)
     denoise = o.H.multi_modal_guider_denoising_func(
         o.G.MultiModalGuider(params=guider_params(req.video_guidance), negative_context=ctx_n[0]),
         o.G.MultiModalGuider(params=guider_params(req.audio_guidance), negative_context=ctx_n[1]),
@@ -290,6 +300,12 @@ def _official_retake(o: _Official, inp: Inputs, req: Request) -> dict:
     v = vtools.unpatchify(vtools.clear_conditioning(v))
     a = atools.unpatchify(atools.clear_conditioning(a))
     return o.decode(v.latent, a.latent, gen, o.ledger)
+
+
+def _free() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def pipeline_parity(inp: Inputs, kinds=KINDS, group: str | None = None) -> list[Row]:

@@ -55,6 +55,7 @@ class Request:
     audio_guidance: Guidance | None = None
     images: list[ImageCondition] = field(default_factory=list)
     tiling: Tiling | None = None  # decode in tiles (less memory for large clips)
+    batch_passes: bool = False  # run the guidance passes as one batch (faster; equal up to float rounding)
     progress: bool = True
 
 
@@ -148,8 +149,9 @@ def one_stage(models: Models, req: Request) -> Result:
     models.release("video_encoder")
     model = models.transformer()
     stage = Stage(req.frames, req.height, req.width, req.fps, ltx2_sigmas(steps),
-                  Denoiser(model, vp, ap, vg, ag, vn, an), conds, name="generating")  # fmt: skip
+                  Denoiser(model, vp, ap, vg, ag, vn, an, req.batch_passes), conds, name="generating")  # fmt: skip
     video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
+    del model, stage  # the transformer's last references: free it before decoding
     models.release("transformer")
     return _decode(models, req, video, audio, gen, req.fps)
 
@@ -168,6 +170,7 @@ def _second_stage(models, req, gen, video, audio, context, *, lora_strength, sam
                   noise_scale=sigmas[0], video_init=video, audio_init=audio, freeze_audio=freeze_audio,
                   sampler=sampler, name="stage 2")  # fmt: skip
     out = _stage(models, stage, gen, req, audio is not None)
+    del model, stage  # the transformer's last references: free it before decoding
     models.release("transformer")
     return out
 
@@ -186,9 +189,11 @@ def two_stage(
     models.release("video_encoder")
     model = models.transformer(s1)
     tokens = ((req.frames - 1) // 8 + 1) * (h // 32) * (w // 32) if hq else None
-    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps, tokens), Denoiser(model, vp, ap, vg, ag, vn, an),
-                  conds, sampler="res2s" if hq else "euler", name="stage 1")  # fmt: skip
+    guided = Denoiser(model, vp, ap, vg, ag, vn, an, req.batch_passes)
+    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps, tokens), guided, conds,
+                  sampler="res2s" if hq else "euler", name="stage 1")  # fmt: skip
     video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
+    del model, guided, stage  # the transformer's last references: free it before decoding
     models.release("transformer")
     video, audio = _second_stage(models, req, gen, video, audio, (vp, ap), lora_strength=s2,
                                  sampler="res2s" if hq else "euler")  # fmt: skip
@@ -204,9 +209,10 @@ def keyframes(models: Models, req: Request) -> Result:
     h, w = req.height // 2, req.width // 2
     conds = _encode_images(models, req, h, w, keyframes_only=True)
     model = models.transformer()
-    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps), Denoiser(model, vp, ap, vg, ag, vn, an), conds,
-                  name="stage 1")  # fmt: skip
+    guided = Denoiser(model, vp, ap, vg, ag, vn, an, req.batch_passes)
+    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps), guided, conds, name="stage 1")
     video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
+    del model, guided, stage  # the transformer's last references: free it before decoding
     models.release("transformer")
     video, audio = _second_stage(models, req, gen, video, audio, (vp, ap), lora_strength=strength, keyframes_only=True)
     return _decode(models, req, video, audio, gen, req.fps)
@@ -222,6 +228,7 @@ def distilled(models: Models, req: Request) -> Result:
     stage = Stage(req.frames, h, w, req.fps, torch.tensor(DISTILLED_SIGMAS), Denoiser(model, vp, ap), conds,
                   name="stage 1")  # fmt: skip
     video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
+    del model, stage  # stage 2 gets the same (cached) transformer and releases it
     video, audio = _second_stage(models, req, gen, video, audio, (vp, ap), lora_strength=None)
     return _decode(models, req, video, audio, gen, req.fps)
 
@@ -259,9 +266,11 @@ def audio_to_video(
     models.release("video_encoder")
     model = models.transformer()
     # the audio guidance is off and has no negative context: its passes use the prompt's (as the official)
-    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps), Denoiser(model, vp, ap, vg, OFF, vn, None), conds,
-                  audio_init=latent, freeze_audio=True, name="stage 1")  # fmt: skip
+    guided = Denoiser(model, vp, ap, vg, OFF, vn, None, req.batch_passes)
+    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps), guided, conds, audio_init=latent, freeze_audio=True,
+                  name="stage 1")  # fmt: skip
     video, _ = _stage(models, stage, gen, req)
+    del model, guided, stage  # the transformer's last references: free it before decoding
     models.release("transformer")
     video, _ = _second_stage(models, req, gen, video, latent, (vp, ap), lora_strength=strength, freeze_audio=True)
     return _decode(models, req, video, latent, gen, req.fps, keep_audio=(waveform.float().cpu(), rate))
@@ -302,6 +311,7 @@ def ic_lora(
     stage = Stage(req.frames, h, w, req.fps, torch.tensor(DISTILLED_SIGMAS), Denoiser(model, vp, ap), conds,
                   name="stage 1")  # fmt: skip
     video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
+    del model, stage  # the transformer's last references: free it before decoding
     models.release("transformer")
     if skip_stage_2:
         return _decode(models, req, video, audio, gen, req.fps)
@@ -384,10 +394,11 @@ def retake(
         sigmas, denoiser = torch.tensor(DISTILLED_SIGMAS), Denoiser(model, *contexts[0])
     else:
         sigmas = ltx2_sigmas(steps)
-        denoiser = Denoiser(model, *contexts[0], vg, ag, *contexts[1])
+        denoiser = Denoiser(model, *contexts[0], vg, ag, *contexts[1], req.batch_passes)
     stage = Stage(frames, height, width, fps, sigmas, denoiser, video_conds, audio_conds, video_init=video_latent,
                   audio_init=audio_latent, name="retake")  # fmt: skip
     video_out, audio_out = _stage(models, stage, gen, req)
+    del model, denoiser, stage  # the transformer's last references: free it before decoding
     models.release("transformer")
     return _decode(models, req, video_out, audio_out, gen, fps)
 
