@@ -1,4 +1,4 @@
-"""RMS normalisation with AdaLN modulation."""
+"""RMS normalisation with AdaLN modulation, and the gated residual: PyTorch references."""
 
 import torch
 import torch.nn.functional as F
@@ -9,5 +9,6 @@ def rms_norm_modulate_ref(x: torch.Tensor, scale: torch.Tensor, shift: torch.Ten
     return F.rms_norm(x, (x.shape[-1],), eps=eps) * (1 + scale) + shift
 
 
-def rms_norm_modulate(x, scale, shift, eps: float):
-    return rms_norm_modulate_ref(x, scale, shift, eps)
+def gated_residual_ref(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """x + y * gate (gate broadcast over x)."""
+    return x + y * gate

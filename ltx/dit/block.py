@@ -101,7 +101,7 @@ class Block(nn.Module):
         h = ltx_kernels.rms_norm_modulate(x, scale, shift, self.eps)
         skip = flags is not None and not any(flags)
         keep = _keep_mask(flags, x) if flags is not None and not skip else None
-        return x + attn(h, mask=s.self_bias, rope=s.rope, keep=keep, skip=skip) * gate
+        return ltx_kernels.gated_residual(x, attn(h, mask=s.self_bias, rope=s.rope, keep=keep, skip=skip), gate)
 
     def _text_attention(self, x, s: StreamArgs, table, prompt_table, attn: Attention):
         if not self.cross_attention_adaln:
@@ -110,11 +110,12 @@ class Block(nn.Module):
         b = x.shape[0]
         kv_shift, kv_scale = (prompt_table[None, None].to(x) + s.prompt_adaln.reshape(b, -1, 2, x.shape[-1])).unbind(2)
         context = s.context * (1 + kv_scale) + kv_shift
-        return x + attn(ltx_kernels.rms_norm_modulate(x, scale, shift, self.eps), context, mask=s.context_bias) * gate
+        h = ltx_kernels.rms_norm_modulate(x, scale, shift, self.eps)
+        return ltx_kernels.gated_residual(x, attn(h, context, mask=s.context_bias), gate)
 
     def _feed_forward(self, x, s: StreamArgs, table, ff: FeedForward):
         shift, scale, gate = _rows(table, s.adaln, 3, 6)
-        return x + ff(ltx_kernels.rms_norm_modulate(x, scale, shift, self.eps)) * gate
+        return ltx_kernels.gated_residual(x, ff(ltx_kernels.rms_norm_modulate(x, scale, shift, self.eps)), gate)
 
     @staticmethod
     def _cross_modal(x, xn, q: StreamArgs, q_table, kvn, kv: StreamArgs, kv_table, rows: int, attn: Attention, flags):

@@ -6,7 +6,7 @@ import ltx_kernels
 import torch
 from torch import nn
 
-from ltx.nn.rope import Rope, apply_rope
+from ltx.nn.rope import Rope
 
 
 class Attention(nn.Module):
@@ -50,11 +50,12 @@ class Attention(nn.Module):
         if skip:
             out = v
         else:
-            q = self.q_norm(self.to_q(x))
-            k = self.k_norm(self.to_k(context))
-            if rope is not None:
-                q = apply_rope(q, rope)
-                k = apply_rope(k, rope if k_rope is None else k_rope)
+            # QK RMSNorm and RoPE in one call: one fused pass per tensor on the GPU
+            kr = rope if k_rope is None else k_rope
+            q = ltx_kernels.qk_norm_rope(self.to_q(x), self.q_norm.weight, self.q_norm.eps,
+                                         *((rope.cos, rope.sin, rope.split) if rope is not None else ()))  # fmt: skip
+            k = ltx_kernels.qk_norm_rope(self.to_k(context), self.k_norm.weight, self.k_norm.eps,
+                                         *((kr.cos, kr.sin, kr.split) if rope is not None else ()))  # fmt: skip
             out = ltx_kernels.attention(q, k, v, self.heads, mask)
             if keep is not None:
                 out = out * keep + v * (1 - keep)

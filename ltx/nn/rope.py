@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from einops import rearrange
+from ltx_kernels.rope import rotate_ref
 
 
 class Rope(NamedTuple):
@@ -87,17 +87,5 @@ def rope(
 
 
 def apply_rope(x: torch.Tensor, r: Rope) -> torch.Tensor:
-    """Rotate x (B, T, H*D) by the table r."""
-    if not r.split:
-        pairs = rearrange(x, "... (d two) -> ... d two", two=2)
-        x1, x2 = pairs.unbind(-1)
-        rotated = rearrange(torch.stack((-x2, x1), dim=-1), "... d two -> ... (d two)")
-        return x * r.cos + rotated * r.sin
-    (b, t, _), h = x.shape, r.cos.shape[1]  # the table may be shared by the batch (batch dim 1)
-    halves = x.reshape(b, t, h, 2, -1).transpose(1, 2)  # (B, H, T, 2, D/2)
-    first, second = halves[..., :1, :], halves[..., 1:, :]
-    cos, sin = r.cos.unsqueeze(-2), r.sin.unsqueeze(-2)
-    out = halves * cos
-    out[..., :1, :].addcmul_(-sin, second)  # first*cos - second*sin
-    out[..., 1:, :].addcmul_(sin, first)  # second*cos + first*sin
-    return out.flatten(-2).transpose(1, 2).reshape(b, t, -1)
+    """Rotate x (B, T, H*D) by the table r (ltx_kernels.rope.rotate_ref)."""
+    return rotate_ref(x, r.cos, r.sin, r.split)

@@ -1,0 +1,146 @@
+"""The full-size 19B transformer forward, ours beside ltx-core's in the same run (`python -m bench e2e`).
+
+Both models hold the same random bf16 weights (ltx-core's shares our tensors), built on the GPU. Inputs stand
+for a 121-frame clip at 24 fps (126 audio tokens) at 512x768 (6144 video tokens) and 1024x1536 (24576), with
+1024-token text contexts, batch 1, one conditional pass. Variants: ltx-core; ours with the reference kernels
+(PyTorch SDPA as ltx-core calls it); ours with the dispatcher's defaults (cuDNN attention, Triton norms and
+gated residuals); ours with the Triton attention; ours with FP8 GEMMs (block linears quantised per tensor,
+activations per token). Reported: median seconds, peak memory above the weights, output error vs ltx-core.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import torch
+
+SIZES = {"512x768x121": (121, 512, 768), "1024x1536x121": (121, 1024, 1536)}
+
+
+def build(cfg, device):
+    from ltx.dit import LTX2Transformer
+    from ltx.parity.fixtures import random_value
+    from ltx.parity.oracle import require
+
+    with torch.device("meta"):
+        ours = LTX2Transformer(cfg)
+    ours = ours.to_empty(device=device)
+    gen = torch.Generator(device).manual_seed(0)
+    with torch.no_grad():
+        for name, t in ours.state_dict().items():
+            t.copy_(random_value(name, t.shape, gen, device=device).to(t.dtype))
+    ours = ours.to(torch.bfloat16).eval()
+    configurator = require("ltx_core.model.transformer").LTXModelConfigurator
+    with torch.device("meta"):
+        official = configurator.from_config({"transformer": cfg.to_metadata()})
+    official.load_state_dict(ours.state_dict(), strict=True, assign=True)  # the same tensors
+    return ours, official.eval()
+
+
+def inputs(cfg, frames, height, width, device, text_tokens=1024):
+    from ltx.audio.timing import audio_token_count
+    from ltx.dit import Stream
+    from ltx.dit.latents import audio_positions, video_positions
+
+    f, h, w = (frames - 1) // 8 + 1, height // 32, width // 32
+    g = torch.Generator(device).manual_seed(1)
+    rand = lambda *s: torch.randn(*s, generator=g, device=device, dtype=torch.bfloat16)  # noqa: E731
+    tv, ta = f * h * w, audio_token_count(frames, 24.0)
+    sigma = torch.tensor(0.7, device=device)
+    positions = video_positions(f, h, w, 24.0, device=device).to(torch.bfloat16)  # as the pipelines pass them
+    video = Stream(rand(1, tv, 128), sigma, torch.full((1, tv), 0.7, device=device), positions,
+                   rand(1, text_tokens, cfg.caption_channels))  # fmt: skip
+    audio = Stream(rand(1, ta, 128), sigma, torch.full((1, ta), 0.7, device=device), audio_positions(ta, device=device),
+                   rand(1, text_tokens, cfg.caption_channels))  # fmt: skip
+    return video, audio
+
+
+def to_fp8(model):
+    """A copy-free FP8 variant: every attention and feed-forward linear of the blocks becomes a ScaledFP8Linear
+    (weights rounded to e4m3 with a per-tensor scale, activations quantised per token at run time)."""
+    from torch import nn
+
+    from ltx.nn.linear import ScaledFP8Linear
+
+    for name, module in list(model.transformer_blocks.named_modules()):
+        if type(module) is not nn.Linear or module.in_features % 16 or module.out_features % 16:
+            continue
+        new = ScaledFP8Linear(module.in_features, module.out_features, module.bias is not None, False).to(
+            module.weight.device
+        )
+        scale = module.weight.float().abs().amax().clamp(min=1e-12) / 448
+        new.weight.data = (module.weight.float() / scale).to(torch.float8_e4m3fn)
+        new.weight_scale.data = scale.reshape(())
+        if module.bias is not None:
+            new.bias.data = module.bias.data
+        parent, _, attr = name.rpartition(".")
+        setattr(model.transformer_blocks.get_submodule(parent) if parent else model.transformer_blocks, attr, new)
+    return model
+
+
+def _time(fn, repeats: int):
+    fn()
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    times, out = [], None
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), (torch.cuda.max_memory_allocated() - base) / 2**30, out
+
+
+def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
+    from ltx.config import LTX2_19B
+    from ltx.parity.oracle import modality
+
+    device = torch.device("cuda")
+    ours, official = build(LTX2_19B, device)
+    rows = []
+    for size in sizes:
+        video, audio = inputs(LTX2_19B, *SIZES[size], device)
+        mv, ma = modality(video), modality(audio)
+        reps = repeats if "512" in size else max(2, repeats // 2)
+        variants = {
+            "ltx-core": lambda: official(video=mv, audio=ma, perturbations=None),
+            "ours, reference kernels": ("reference", None),
+            "ours (dispatcher defaults: cuDNN attention, Triton norms)": ("auto", "auto"),
+            "ours, Triton attention": ("auto", "triton"),
+        }
+        results = {}
+        with torch.inference_mode():
+            for name, variant in variants.items():
+                if callable(variant):
+                    fn = variant
+                else:
+                    os.environ["LTX_KERNELS"], attn = variant
+                    if attn:
+                        os.environ["LTX_ATTENTION"] = attn
+                    fn = lambda: ours(video, audio)  # noqa: E731
+                t, peak, out = _time(fn, reps)
+                results[name] = out
+                rows.append({"case": size, "peer": name, "seconds": t, "peak_gib_above_weights": peak})
+                print(rows[-1], flush=True)
+            os.environ["LTX_KERNELS"], os.environ["LTX_ATTENTION"] = "auto", "auto"
+        ref = results["ltx-core"]
+        for row in rows[-len(variants) :]:
+            if row["peer"] != "ltx-core":
+                out = results[row["peer"]]
+                row["rel_err_video"] = float((out[0].float() - ref[0].float()).norm() / ref[0].float().norm())
+                row["time_ratio_vs_ltx_core"] = row["seconds"] / rows[-len(variants)]["seconds"]
+    # FP8 GEMMs last: the conversion replaces our block linears (ltx-core keeps the bf16 ones it shares)
+    fp8 = to_fp8(ours)
+    for size in sizes:
+        video, audio = inputs(LTX2_19B, *SIZES[size], device)
+        with torch.inference_mode():
+            t, peak, out = _time(lambda: fp8(video, audio), repeats if "512" in size else max(2, repeats // 2))
+        base = next(r for r in rows if r["case"] == size and r["peer"] == "ltx-core")
+        rows.append({"case": size, "peer": "ours, FP8 GEMMs (per-token activations)", "seconds": t,
+                     "peak_gib_above_weights": peak, "time_ratio_vs_ltx_core": t / base["seconds"]})  # fmt: skip
+        print(rows[-1], flush=True)
+    return rows

@@ -1,0 +1,137 @@
+"""Kernel checks against the PyTorch references, run by tests/test_kernels.py: on the CPU in a subprocess
+with TRITON_INTERPRET=1 (fp32 and fp16: the interpreter's tl.dot on bf16 operands is wrong in Triton 3.9),
+and on the GPU directly. `python tests/kernel_checks.py` prints one JSON line per check."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+def row(check: str, got: float, torch_rel: float, wrong: float, finite: bool = True) -> dict:
+    return {"check": check, "rel": got, "torch_rel": torch_rel, "wrong_rel": wrong, "finite": finite}
+
+
+def masks(kind: str | None, b: int, tq: int, tk: int, dtype, device):
+    g = torch.Generator(device).manual_seed(7)
+    if kind == "text":
+        keep = torch.rand(b, tk, generator=g, device=device) > 0.3
+        keep[:, 0] = True
+        return ((keep.to(dtype) - 1) * torch.finfo(dtype).max).view(b, 1, 1, tk)
+    if kind == "self":
+        return torch.log(torch.rand(b, 1, tq, tk, generator=g, device=device).clamp(min=0.05)).to(dtype)
+    return None
+
+
+def attention_checks(device: str, dtype, cases, config=None) -> list[dict]:
+    from ltx_kernels.attention import attention_ref
+    from ltx_kernels.triton_attention import attention_triton
+
+    out = []
+    for b, tq, tk, h, d, kind in cases:
+        g = torch.Generator(device).manual_seed(tq * 31 + tk)
+        q, k, v = (torch.randn(b, t, h * d, generator=g, device=device).to(dtype) for t in (tq, tk, tk))
+        mask = masks(kind, b, tq, tk, dtype, device)
+        got = torch.full_like(q, float("nan"))  # every element must be written
+        got.copy_(attention_triton(q, k, v, h, mask, config=config))
+        ref = attention_ref(q.double(), k.double(), v.double(), h, None if mask is None else mask.double())
+        low = attention_ref(q, k, v, h, mask)  # PyTorch in the same precision: the flash-attention rule's yardstick
+        wrong = attention_triton(q, torch.roll(k, 1, dims=1), v, h, mask, config=config)  # a wrong input must show
+        name = f"attention {dtype} B{b} {tq}x{tk} H{h} d{d} {kind}"
+        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
+    return out
+
+
+def norm_checks(device: str, dtype, shapes) -> list[dict]:
+    from ltx_kernels.norm import gated_residual_ref, rms_norm_modulate_ref
+    from ltx_kernels.triton_norm import gated_residual_triton, rms_norm_modulate_triton
+
+    out = []
+    for (b, t, d), mod in shapes:
+        g = torch.Generator(device).manual_seed(d)
+        x = torch.randn(b, t, d, generator=g, device=device).to(dtype)
+        scale, shift = (torch.randn(*mod, generator=g, device=device).to(dtype) for _ in range(2))
+        got = rms_norm_modulate_triton(x, scale, shift, 1e-6)
+        ref = rms_norm_modulate_ref(x.double(), scale.double(), shift.double(), 1e-6)
+        low = rms_norm_modulate_ref(x, scale, shift, 1e-6)
+        wrong = rms_norm_modulate_triton(x, shift, scale, 1e-6)
+        name = f"rms_norm_modulate {dtype} {(b, t, d)} mod {mod}"
+        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
+        got = gated_residual_triton(x, x * 2, scale)
+        ref = gated_residual_ref(x.double(), 2 * x.double(), scale.double())
+        low, wrong = gated_residual_ref(x, x * 2, scale), gated_residual_triton(x, x, scale)
+        name = f"gated_residual {dtype} {(b, t, d)} gate {mod}"
+        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
+    return out
+
+
+def rope_checks(device: str, dtype, cases) -> list[dict]:
+    """QK norm + RoPE: (B, T, H, D, layout) with layout "split", "interleaved" or None (the norm alone)."""
+    from ltx_kernels.rope import qk_norm_rope_ref
+    from ltx_kernels.triton_rope import qk_norm_rope_triton, supported
+
+    out = []
+    for b, t, h, d, layout in cases:
+        g = torch.Generator(device).manual_seed(t * 7 + d)
+        x = torch.randn(b, t, h * d, generator=g, device=device).to(dtype)
+        w = (1 + 0.2 * torch.randn(h * d, generator=g, device=device)).to(dtype)
+        table = ()
+        if layout == "split":
+            ang = torch.rand(1, h, t, d // 2, generator=g, device=device) * 6
+            table = (ang.cos().to(dtype), ang.sin().to(dtype), True)
+        elif layout == "interleaved":
+            ang = (torch.rand(b, t, h * d // 2, generator=g, device=device) * 6).repeat_interleave(2, -1)
+            table = (ang.cos().to(dtype), ang.sin().to(dtype), False)
+        assert supported(x, table[0] if table else None, layout == "split")
+        got = qk_norm_rope_triton(x, w, 1e-6, *table)
+        ref = qk_norm_rope_ref(x.double(), w.double(), 1e-6, *(t.double() if torch.is_tensor(t) else t for t in table))
+        low = qk_norm_rope_ref(x, w, 1e-6, *table)
+        wrong = qk_norm_rope_triton(x, w.flip(0), 1e-6, *table)
+        name = f"qk_norm_rope {dtype} B{b} T{t} H{h} d{d} {layout}"
+        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
+    return out
+
+
+def quant_checks(device: str, exact_values: bool) -> list[dict]:
+    """Static and per-row e4m3 quantisation. exact_values: inputs that are e4m3 numbers times the scale, so the
+    result is exact whatever the rounding (the interpreter's float8 conversion mis-rounds at binade edges)."""
+    from ltx_kernels.triton_fp8 import quantize_rows, quantize_static
+
+    g = torch.Generator(device).manual_seed(3)
+    x = torch.randn(37, 96, generator=g, device=device) * 3
+    if exact_values:
+        x = (x / 0.05).clamp(-448, 448).to(torch.float8_e4m3fn).float() * 0.05
+    ref = (x / 0.05).clamp(-448, 448).to(torch.float8_e4m3fn)
+    q = quantize_static(x, torch.tensor(0.05, device=device))
+    wrong = quantize_static(x, torch.tensor(0.1, device=device))
+    out = [
+        row(f"quantize_static exact={exact_values}", rel(q.float(), ref.float()), 0.0, rel(wrong.float(), ref.float()))
+    ]
+    q, scales = quantize_rows(x)
+    expect = x.abs().amax(1, keepdim=True) / 448
+    out.append(row("quantize_rows scales", rel(scales, expect), 0.0, 1.0, bool(torch.isfinite(scales).all())))
+    out.append(row("quantize_rows values", rel(q.float() * scales, x), 0.0625, 1.0))  # e4m3: 3 mantissa bits
+    return out
+
+
+def cpu_checks() -> list[dict]:
+    odd = [(2, 37, 53, 3, 64, None), (1, 70, 19, 2, 128, "text"), (2, 33, 33, 2, 64, "self"), (1, 5, 130, 1, 128, None)]
+    small = {"BLOCK_M": 32, "BLOCK_N": 16}
+    out = []
+    for dtype in (torch.float32, torch.float16):
+        out += attention_checks("cpu", dtype, odd, small)
+        shapes = [((2, 7, 100), (2, 7, 100)), ((2, 5, 48), (2, 1, 48)), ((1, 3, 64), (1, 1, 64))]
+        out += norm_checks("cpu", dtype, shapes)
+        out += rope_checks("cpu", dtype, [(2, 5, 4, 16, "split"), (1, 7, 3, 8, "interleaved"), (2, 3, 1, 64, None)])
+    return out + quant_checks("cpu", exact_values=True)
+
+
+if __name__ == "__main__":
+    for row in cpu_checks() if "--cpu" in sys.argv else []:
+        print(json.dumps(row))

@@ -1,0 +1,112 @@
+"""Triton kernels against their PyTorch references: on the CPU through Triton's interpreter (small odd shapes,
+fp32/fp16), on the GPU at the model's shapes in bf16 with the flash-attention rule (error vs float64 at most
+twice PyTorch's own in the same precision, plus a floor), and the dispatcher's fallbacks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import ltx_kernels
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+pytest.importorskip("triton")
+
+
+@pytest.fixture(scope="module")
+def interpreted():
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    result = subprocess.run([sys.executable, str(HERE / "kernel_checks.py"), "--cpu"], capture_output=True, text=True,
+                            env=env, cwd=HERE, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def _assert_rows(rows, tol_fp32=1e-5, floor=1e-3):
+    assert rows
+    for r in rows:
+        assert r["finite"], r
+        tol = tol_fp32 if "float32" in r["check"] else 2 * r["torch_rel"] + floor
+        assert r["rel"] <= tol, r
+        assert r["wrong_rel"] > 10 * max(r["rel"], 1e-7), r  # the check would catch a wrong result
+
+
+def test_kernels_in_the_interpreter(interpreted):
+    checks = {r["check"].split()[0] for r in interpreted}
+    assert checks == {"attention", "rms_norm_modulate", "gated_residual", "qk_norm_rope", "quantize_static",
+                      "quantize_rows"}  # fmt: skip
+    _assert_rows([r for r in interpreted if not r["check"].startswith("quantize")])
+    quant = {r["check"]: r for r in interpreted if r["check"].startswith("quantize")}
+    assert quant["quantize_static exact=True"]["rel"] == 0.0
+    assert quant["quantize_rows scales"]["rel"] < 1e-6 and quant["quantize_rows values"]["rel"] < 0.0625
+
+
+def test_dispatcher_uses_the_references_off_cuda(monkeypatch):
+    q, k, v = (torch.randn(2, 9, 64) for _ in range(3))
+    assert torch.equal(ltx_kernels.attention(q, k, v, 1), ltx_kernels.attention_ref(q, k, v, 1))
+    x, s = torch.randn(2, 3, 8), torch.randn(2, 1, 8)
+    assert torch.equal(ltx_kernels.rms_norm_modulate(x, s, s, 1e-6), ltx_kernels.rms_norm_modulate_ref(x, s, s, 1e-6))
+    assert torch.equal(ltx_kernels.gated_residual(x, x, s), x + x * s)
+
+
+# -- GPU ------------------------------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("d", [64, 128])
+def test_attention_on_the_gpu(d):
+    from kernel_checks import attention_checks
+
+    cases = [(1, 4096, 4096, 8, d, None), (2, 1000, 77, 4, d, "text"), (1, 126, 6144, 16, d, None),
+             (1, 2048, 2048, 4, d, "self")]  # fmt: skip
+    _assert_rows(attention_checks("cuda", torch.bfloat16, cases))
+
+
+@pytest.mark.gpu
+def test_norms_on_the_gpu():
+    from kernel_checks import norm_checks
+
+    shapes = [((1, 6144, 4096), (1, 6144, 4096)), ((2, 126, 2048), (2, 1, 2048)), ((1, 1000, 3000), (1, 1000, 3000))]
+    _assert_rows(norm_checks("cuda", torch.bfloat16, shapes))
+
+
+@pytest.mark.gpu
+def test_qk_norm_rope_on_the_gpu():
+    from kernel_checks import rope_checks
+
+    cases = [(1, 6144, 32, 128, "split"), (2, 126, 32, 64, "split"), (1, 1000, 32, 128, "interleaved"),
+             (2, 300, 1, 4096, None)]  # fmt: skip
+    _assert_rows(rope_checks("cuda", torch.bfloat16, cases))
+
+
+@pytest.mark.gpu
+def test_fp8_linear_on_the_gpu():
+    from kernel_checks import quant_checks
+    from ltx_kernels.fp8 import fp8_linear_ref
+    from ltx_kernels.triton_fp8 import fp8_linear_triton
+
+    quant = {r["check"]: r for r in quant_checks("cuda", exact_values=False)}
+    assert quant["quantize_static exact=False"]["rel"] == 0.0  # the hardware rounds exactly as torch does
+    g = torch.Generator("cuda").manual_seed(0)
+    x = torch.randn(3, 100, 4096, generator=g, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(2048, 4096, generator=g, device="cuda") / 64
+    scale = w.abs().amax() / 448
+    w8 = (w / scale).to(torch.float8_e4m3fn)
+    bias = torch.randn(2048, generator=g, device="cuda", dtype=torch.bfloat16)
+    in_scale = x.float().abs().amax() / 448
+    exact = fp8_linear_ref(x.double(), w8, scale.double(), in_scale.double(), bias.double())
+    for input_scale in (in_scale, None):
+        got = fp8_linear_triton(x, w8, scale, input_scale, bias)
+        assert got.shape == (3, 100, 2048) and got.dtype == torch.bfloat16
+        ref = exact if input_scale is not None else fp8_linear_ref(x.double(), w8, scale.double(), None, bias.double())
+        assert float((got.double() - ref).norm() / ref.norm()) < (1e-2 if input_scale is not None else 5e-2)
+
+
+@pytest.mark.gpu
+def test_model_with_kernels_within_the_low_precision_budget(tiny):
+    """The tiny 2.3 transformer on the GPU in bf16 with the kernels, against ltx-core's bf16 error."""
+    from ltx.parity.transformer import transformer_parity
+
+    rows = transformer_parity(tiny["ltx-2.3-tiny"], device="cuda", dtype=torch.bfloat16)
+    assert rows and all(r.passed for r in rows), [r for r in rows if not r.passed][:5]
