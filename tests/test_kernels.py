@@ -110,3 +110,19 @@ def test_model_with_kernels_within_the_low_precision_budget(tiny):
 
     rows = transformer_parity(tiny["ltx-2.3-tiny"], device="cuda", dtype=torch.bfloat16)
     assert rows and all(r.passed for r in rows), [r for r in rows if not r.passed][:5]
+
+
+@pytest.mark.gpu
+def test_fp8_cast_layers_on_the_fp8_gemm_when_asked(monkeypatch):
+    from ltx.nn.linear import FP8CastLinear
+
+    layer = FP8CastLinear(4096, 1024).cuda()
+    with torch.no_grad():
+        layer.weight.data = (torch.randn(1024, 4096, device="cuda") / 8).to(torch.float8_e4m3fn)
+        layer.bias.data = torch.randn(1024, device="cuda")
+    x = torch.randn(2, 300, 4096, device="cuda", dtype=torch.bfloat16)
+    upcast = layer(x)  # the official arithmetic
+    monkeypatch.setenv("LTX_FP8_CAST_GEMM", "1")
+    fast = layer(x)
+    rel = float((fast.float() - upcast.float()).norm() / upcast.float().norm())
+    assert fast.dtype == torch.bfloat16 and 1e-4 < rel < 5e-2  # differs only by the activations' e4m3 rounding
