@@ -120,6 +120,7 @@ def test_fp8_cast_layers_on_the_fp8_gemm_when_asked(monkeypatch):
     with torch.no_grad():
         layer.weight.data = (torch.randn(1024, 4096, device="cuda") / 8).to(torch.float8_e4m3fn)
         layer.bias.data = torch.randn(1024, device="cuda")
+    layer.requires_grad_(False)
     x = torch.randn(2, 300, 4096, device="cuda", dtype=torch.bfloat16)
     upcast = layer(x)  # the official arithmetic
     monkeypatch.setenv("LTX_FP8_CAST_GEMM", "1")
