@@ -29,7 +29,7 @@ setup(
         # for our mel front-end where torchaudio cannot load, and protobuf, which transformers needs to
         # read a bare sentencepiece model into the official tokenizers.
         "oracle": ["scipy", "regex", "librosa", "protobuf"],
-        "test": ["pytest", "pytest-benchmark", "sentencepiece"],
+        "test": ["pytest", "pytest-benchmark", "sentencepiece", "triton"],  # triton: the kernels run in its interpreter
         "triton": ["triton"],
     },
     entry_points={"console_scripts": ["ltx = ltx.cli:main"]},
