@@ -1,5 +1,7 @@
 """The generation pipelines against the official flows, their input checks, and `ltx generate` end to end."""
 
+import gc
+import weakref
 from dataclasses import replace
 
 import pytest
@@ -55,6 +57,29 @@ def test_pipelines_are_deterministic_and_seeded(inputs):
     assert torch.equal(a.video_latent, b.video_latent) and torch.equal(a.audio, b.audio)
     assert not torch.equal(a.video_latent, c.video_latent)
     assert a.video.shape == (9, 64, 96, 3) and a.video.dtype == torch.uint8 and a.sample_rate == 48000
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_transformer_is_freed_before_decoding(inputs, kind, monkeypatch):
+    """Every transformer a pipeline loaded is garbage by the time the video decoder loads (as the official
+    pipelines free it), so a 19B generation needs no room for both."""
+    loaded, alive_at_decode = [], []
+    transformer, video_decoder = Models.transformer, Models.video_decoder
+
+    def tracked_transformer(self, *args, **kwargs):
+        model = transformer(self, *args, **kwargs)
+        loaded.append(weakref.ref(model))
+        return model
+
+    def checked_decoder(self):
+        gc.collect()
+        alive_at_decode.append(sum(ref() is not None for ref in loaded))
+        return video_decoder(self)
+
+    monkeypatch.setattr(Models, "transformer", tracked_transformer)
+    monkeypatch.setattr(Models, "video_decoder", checked_decoder)
+    run_ours(kind, inputs["ltx-2.3-tiny"])
+    assert loaded and alive_at_decode == [0]
 
 
 # -- input checks ---------------------------------------------------------------------------------

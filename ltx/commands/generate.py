@@ -31,16 +31,13 @@ def parse_image(text: str):
     return ImageCondition(path, frame, strength)
 
 
-def _guidance(args, base):
-    from ltx.sampling import Guidance
-
-    changes = {}
-    for name, value in (("stg", args.stg), ("rescale", args.rescale), ("modality", args.modality)):
-        if value is not None:
-            changes[name] = value
+def _guidance(args, base, cfg: float | None):
+    """The version's default guidance with the command line's overrides."""
+    changes = {name: value for name, value in (("cfg", cfg), ("stg", args.stg), ("rescale", args.rescale),
+                                               ("modality", args.modality)) if value is not None}  # fmt: skip
     if args.stg_blocks is not None:
         changes["stg_blocks"] = tuple(int(b) for b in args.stg_blocks.split(",") if b)
-    return lambda g, cfg: Guidance(**{**base(g).__dict__, **changes, **({"cfg": cfg} if cfg is not None else {})})
+    return replace(base, **changes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
         dtype=DTYPES[args.dtype],
     )
     video_g, audio_g, _ = defaults(models.version)
-    make = _guidance(args, lambda g: g)
     req = Request(
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,
@@ -91,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames,
         fps=args.fps,
         steps=args.steps,
-        video_guidance=make(video_g, args.video_cfg),
-        audio_guidance=make(audio_g, args.audio_cfg),
+        video_guidance=_guidance(args, video_g, args.video_cfg),
+        audio_guidance=_guidance(args, audio_g, args.audio_cfg),
         images=[parse_image(i) for i in args.image],
         tiling=Tiling() if args.tiling else None,
         batch_passes=args.batch_passes,

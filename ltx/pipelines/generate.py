@@ -111,11 +111,16 @@ def _decode_all(models, req, video, audio, generator, fps, keep_audio) -> Result
     return Result(frames, waveform, rate, video, audio, fps)
 
 
-def _stage(models: Models, stage: Stage, gen, req: Request, audio: bool = True):
-    """run_stage, timed into models.timings."""
+def _stage(models: Models, stage: Stage, gen, req: Request, keep_transformer: bool = False):
+    """run_stage, timed into models.timings; then the stage lets go of its transformer, which is released
+    (freed before the next model loads, as the official pipelines do) unless `keep_transformer`."""
     start = time.perf_counter()
-    out = run_stage(stage, gen, dtype=models.dtype, device=models.device, audio=audio, progress=req.progress)
+    out = run_stage(stage, gen, dtype=models.dtype, device=models.device, audio=models.has_audio,
+                    progress=req.progress)  # fmt: skip
     models.timings.append((f"{stage.name} ({len(stage.sigmas) - 1} steps)", time.perf_counter() - start))
+    stage.denoiser = None
+    if not keep_transformer:
+        models.release("transformer")
     return out
 
 
@@ -147,12 +152,10 @@ def one_stage(models: Models, req: Request) -> Result:
     (vp, ap), (vn, an) = _contexts(models, [req.prompt, req.negative_prompt])
     conds = _encode_images(models, req, req.height, req.width)
     models.release("video_encoder")
-    model = models.transformer()
     stage = Stage(req.frames, req.height, req.width, req.fps, ltx2_sigmas(steps),
-                  Denoiser(model, vp, ap, vg, ag, vn, an, req.batch_passes), conds, name="generating")  # fmt: skip
-    video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
-    del model, stage  # the transformer's last references: free it before decoding
-    models.release("transformer")
+                  Denoiser(models.transformer(), vp, ap, vg, ag, vn, an, req.batch_passes), conds,
+                  name="generating")  # fmt: skip
+    video, audio = _stage(models, stage, gen, req)
     return _decode(models, req, video, audio, gen, req.fps)
 
 
@@ -164,15 +167,12 @@ def _second_stage(models, req, gen, video, audio, context, *, lora_strength, sam
         video = upsample_latents(video[:1], upsampler, encoder.per_channel_statistics)
     conds = _encode_images(models, req, req.height, req.width, keyframes_only)
     models.release("video_encoder", "upsampler")
-    model = models.transformer(lora_strength, user_loras)
     sigmas = torch.tensor(STAGE2_SIGMAS)
-    stage = Stage(req.frames, req.height, req.width, req.fps, sigmas, Denoiser(model, *context), conds,
+    stage = Stage(req.frames, req.height, req.width, req.fps, sigmas,
+                  Denoiser(models.transformer(lora_strength, user_loras), *context), conds,
                   noise_scale=sigmas[0], video_init=video, audio_init=audio, freeze_audio=freeze_audio,
                   sampler=sampler, name="stage 2")  # fmt: skip
-    out = _stage(models, stage, gen, req, audio is not None)
-    del model, stage  # the transformer's last references: free it before decoding
-    models.release("transformer")
-    return out
+    return _stage(models, stage, gen, req)
 
 
 def two_stage(
@@ -187,14 +187,11 @@ def two_stage(
     h, w = req.height // 2, req.width // 2
     conds = _encode_images(models, req, h, w)
     models.release("video_encoder")
-    model = models.transformer(s1)
     tokens = ((req.frames - 1) // 8 + 1) * (h // 32) * (w // 32) if hq else None
-    guided = Denoiser(model, vp, ap, vg, ag, vn, an, req.batch_passes)
-    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps, tokens), guided, conds,
+    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps, tokens),
+                  Denoiser(models.transformer(s1), vp, ap, vg, ag, vn, an, req.batch_passes), conds,
                   sampler="res2s" if hq else "euler", name="stage 1")  # fmt: skip
-    video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
-    del model, guided, stage  # the transformer's last references: free it before decoding
-    models.release("transformer")
+    video, audio = _stage(models, stage, gen, req)
     video, audio = _second_stage(models, req, gen, video, audio, (vp, ap), lora_strength=s2,
                                  sampler="res2s" if hq else "euler")  # fmt: skip
     return _decode(models, req, video, audio, gen, req.fps)
@@ -208,12 +205,10 @@ def keyframes(models: Models, req: Request) -> Result:
     (vp, ap), (vn, an) = _contexts(models, [req.prompt, req.negative_prompt])
     h, w = req.height // 2, req.width // 2
     conds = _encode_images(models, req, h, w, keyframes_only=True)
-    model = models.transformer()
-    guided = Denoiser(model, vp, ap, vg, ag, vn, an, req.batch_passes)
-    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps), guided, conds, name="stage 1")
-    video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
-    del model, guided, stage  # the transformer's last references: free it before decoding
-    models.release("transformer")
+    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps),
+                  Denoiser(models.transformer(), vp, ap, vg, ag, vn, an, req.batch_passes), conds,
+                  name="stage 1")  # fmt: skip
+    video, audio = _stage(models, stage, gen, req)
     video, audio = _second_stage(models, req, gen, video, audio, (vp, ap), lora_strength=strength, keyframes_only=True)
     return _decode(models, req, video, audio, gen, req.fps)
 
@@ -224,11 +219,9 @@ def distilled(models: Models, req: Request) -> Result:
     ((vp, ap),) = _contexts(models, [req.prompt])
     h, w = req.height // 2, req.width // 2
     conds = _encode_images(models, req, h, w)
-    model = models.transformer()
-    stage = Stage(req.frames, h, w, req.fps, torch.tensor(DISTILLED_SIGMAS), Denoiser(model, vp, ap), conds,
-                  name="stage 1")  # fmt: skip
-    video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
-    del model, stage  # stage 2 gets the same (cached) transformer and releases it
+    stage = Stage(req.frames, h, w, req.fps, torch.tensor(DISTILLED_SIGMAS),
+                  Denoiser(models.transformer(), vp, ap), conds, name="stage 1")  # fmt: skip
+    video, audio = _stage(models, stage, gen, req, keep_transformer=True)  # stage 2 runs the same model
     video, audio = _second_stage(models, req, gen, video, audio, (vp, ap), lora_strength=None)
     return _decode(models, req, video, audio, gen, req.fps)
 
@@ -264,14 +257,11 @@ def audio_to_video(
     h, w = req.height // 2, req.width // 2
     conds = _encode_images(models, req, h, w)
     models.release("video_encoder")
-    model = models.transformer()
     # the audio guidance is off and has no negative context: its passes use the prompt's (as the official)
-    guided = Denoiser(model, vp, ap, vg, OFF, vn, None, req.batch_passes)
-    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps), guided, conds, audio_init=latent, freeze_audio=True,
-                  name="stage 1")  # fmt: skip
+    stage = Stage(req.frames, h, w, req.fps, ltx2_sigmas(steps),
+                  Denoiser(models.transformer(), vp, ap, vg, OFF, vn, None, req.batch_passes), conds,
+                  audio_init=latent, freeze_audio=True, name="stage 1")  # fmt: skip
     video, _ = _stage(models, stage, gen, req)
-    del model, guided, stage  # the transformer's last references: free it before decoding
-    models.release("transformer")
     video, _ = _second_stage(models, req, gen, video, latent, (vp, ap), lora_strength=strength, freeze_audio=True)
     return _decode(models, req, video, latent, gen, req.fps, keep_audio=(waveform.float().cpu(), rate))
 
@@ -307,12 +297,9 @@ def ic_lora(
     elif attention_strength >= 1.0:
         strength = None
     conds.append(lambda s: append_reference(s, ref, req.fps, scale, reference_strength, strength))
-    model = models.transformer()
-    stage = Stage(req.frames, h, w, req.fps, torch.tensor(DISTILLED_SIGMAS), Denoiser(model, vp, ap), conds,
-                  name="stage 1")  # fmt: skip
-    video, audio = _stage(models, stage, gen, req, model.cfg.has_audio)
-    del model, stage  # the transformer's last references: free it before decoding
-    models.release("transformer")
+    stage = Stage(req.frames, h, w, req.fps, torch.tensor(DISTILLED_SIGMAS),
+                  Denoiser(models.transformer(), vp, ap), conds, name="stage 1")  # fmt: skip
+    video, audio = _stage(models, stage, gen, req)
     if skip_stage_2:
         return _decode(models, req, video, audio, gen, req.fps)
     # the IC-LoRA conditions stage 1 only: stage 2 runs the plain distilled model
@@ -389,17 +376,12 @@ def retake(
         audio_conds = [lambda s: time_region(s, *a_window)]
     prompts = [req.prompt] if distilled else [req.prompt, req.negative_prompt]
     contexts = _contexts(models, prompts)
-    model = models.transformer()
-    if distilled:
-        sigmas, denoiser = torch.tensor(DISTILLED_SIGMAS), Denoiser(model, *contexts[0])
-    else:
-        sigmas = ltx2_sigmas(steps)
-        denoiser = Denoiser(model, *contexts[0], vg, ag, *contexts[1], req.batch_passes)
-    stage = Stage(frames, height, width, fps, sigmas, denoiser, video_conds, audio_conds, video_init=video_latent,
-                  audio_init=audio_latent, name="retake")  # fmt: skip
+    guidance = () if distilled else (vg, ag, *contexts[1], req.batch_passes)
+    sigmas = torch.tensor(DISTILLED_SIGMAS) if distilled else ltx2_sigmas(steps)
+    stage = Stage(frames, height, width, fps, sigmas, Denoiser(models.transformer(), *contexts[0], *guidance),
+                  video_conds, audio_conds, video_init=video_latent, audio_init=audio_latent,
+                  name="retake")  # fmt: skip
     video_out, audio_out = _stage(models, stage, gen, req)
-    del model, denoiser, stage  # the transformer's last references: free it before decoding
-    models.release("transformer")
     return _decode(models, req, video_out, audio_out, gen, fps)
 
 

@@ -70,6 +70,13 @@ class Models:
     def version(self) -> str:
         return self.ckpt.model_version or "2.0"
 
+    @property
+    def has_audio(self) -> bool:
+        """Whether the transformer has the audio stream (an audio-video checkpoint)."""
+        from ltx.dit.loading import transformer_config
+
+        return transformer_config(self.ckpt).has_audio
+
     # -- loading and releasing ------------------------------------------------------------------------
     def _get(self, name: str, load):
         if name not in self._cache:
