@@ -16,7 +16,7 @@ setup(
         "numpy",
         "safetensors>=0.4",
         "soundfile",  # WAV in and out
-        "transformers>=5",  # Gemma-3 and T5 text encoders (their own classes, loaded by us)
+        "transformers>=5.8,<5.15",  # Gemma-3/4 and T5 (their own classes, loaded by us); 5.15 cannot build Gemma 4
         "sentencepiece",  # prompt tokenisation
         "av",  # PyAV: MP4 in and out, the conditioning images' H.264 round trip
         "pillow",  # images
@@ -28,7 +28,7 @@ setup(
         # current torch. "oracle" is what their compared parts import, plus librosa, the reference
         # for our mel front-end where torchaudio cannot load, and protobuf, which transformers needs to
         # read a bare sentencepiece model into the official tokenizers.
-        "oracle": ["scipy", "regex", "librosa", "protobuf"],
+        "oracle": ["scipy", "regex", "librosa", "protobuf", "accelerate", "openimageio", "cloudpickle>=3.1"],
         "test": ["pytest", "pytest-benchmark", "sentencepiece", "triton"],  # triton: the kernels run in its interpreter
         "triton": ["triton"],
     },

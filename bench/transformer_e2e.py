@@ -16,6 +16,8 @@ import time
 
 import torch
 
+from ltx.parity.oracle import official_module
+
 SIZES = {"512x768x121": (121, 512, 768), "1024x1536x121": (121, 1024, 1536)}
 
 
@@ -34,7 +36,7 @@ def build(cfg, device):
     ours = ours.to(torch.bfloat16).eval()
     configurator = require("ltx_core.model.transformer").LTXModelConfigurator
     with torch.device("meta"):
-        official = configurator.from_config({"transformer": cfg.to_metadata()})
+        official = official_module(configurator, {"transformer": cfg.to_metadata()})
     official.load_state_dict(ours.state_dict(), strict=True, assign=True)  # the same tensors
     return ours, official.eval()
 

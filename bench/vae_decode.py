@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from ltx.parity.oracle import official_module
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ltx.config import LTX2_VAE  # noqa: E402
 from ltx.parity.fixtures import random_value  # noqa: E402
@@ -30,7 +32,7 @@ def official_decoder(device, dtype):
     from ltx_core.model.video_vae import VideoDecoderConfigurator
 
     with torch.device("meta"):
-        model = VideoDecoderConfigurator.from_config({"vae": LTX2_VAE.to_metadata()})
+        model = official_module(VideoDecoderConfigurator, {"vae": LTX2_VAE.to_metadata()})
     model = model.to_empty(device=device)
     gen = torch.Generator(device).manual_seed(0)
     with torch.no_grad():

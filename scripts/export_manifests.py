@@ -32,6 +32,7 @@ from ltx.config import (
     VocoderConfig,
 )
 from ltx.parity.fixtures import _official_vae_tensors, fp8_cast_key
+from ltx.parity.oracle import official_module
 
 OUT = Path(__file__).resolve().parent.parent / "weights" / "manifests"
 PREFIX = "model.diffusion_model."
@@ -41,7 +42,7 @@ def transformer_manifest(cfg: TransformerConfig, fp8_cast: bool) -> dict:
     from ltx_core.model.transformer import LTXModelConfigurator
 
     with torch.device("meta"):
-        model = LTXModelConfigurator.from_config({"transformer": cfg.to_metadata()})
+        model = official_module(LTXModelConfigurator, {"transformer": cfg.to_metadata()})
     tensors = {}
     for name, t in model.state_dict().items():
         key = PREFIX + name
@@ -89,7 +90,7 @@ def audio_vae_manifest(cfg: AudioVAEConfig) -> dict:
     tensors, parameters = {}, {}
     with torch.device("meta"):
         for part in ("encoder", "decoder"):
-            module = getattr(official, f"Audio{part.title()}Configurator").from_config(config)
+            module = official_module(getattr(official, f"Audio{part.title()}Configurator"), config)
             for k, t in module.state_dict().items():
                 key = f"audio_vae.{k}" if k.startswith("per_channel_statistics.") else f"audio_vae.{part}.{k}"
                 tensors[key] = [list(t.shape), "bfloat16"]
@@ -106,7 +107,7 @@ def vocoder_manifest(cfg: VocoderConfig) -> dict:
     """Every `vocoder.` key, the anti-aliasing filters and the 2.3 STFT/mel bases included."""
     official, config = _official_audio(), {"vocoder": cfg.to_metadata()}
     with torch.device("meta"):
-        module = official.VocoderConfigurator.from_config(config)
+        module = official_module(official.VocoderConfigurator, config)
     tensors = {"vocoder." + k: [list(t.shape), "bfloat16"] for k, t in module.state_dict().items()}
     return {
         "source": "ltx-core 1.0.0 VocoderConfigurator on the meta device",
@@ -123,7 +124,7 @@ def text_manifest(name: str) -> dict:
     transformer = {"ltx-2-19b": LTX2_19B, "ltx-2.3-22b": LTX2_3_22B}[name]
     config = {"transformer": {**transformer.to_metadata(), **TEXT_PRESETS[name].to_metadata()}}
     with torch.device("meta"):
-        module = EmbeddingsProcessorConfigurator.from_config(config)
+        module = official_module(EmbeddingsProcessorConfigurator, config)
     prefixes = {"feature_extractor.": "text_embedding_projection.", "video_connector.":
                 "model.diffusion_model.video_embeddings_connector.", "audio_connector.":
                 "model.diffusion_model.audio_embeddings_connector."}  # fmt: skip

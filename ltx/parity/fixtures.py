@@ -27,6 +27,7 @@ from ltx.config import (
     VideoVAEConfig,
     VocoderConfig,
 )
+from ltx.parity.oracle import official_module
 
 # Official metadata keys for the text connectors (the text side reads them; the transformer ignores them).
 _CONNECTOR_2_0 = {
@@ -74,15 +75,14 @@ _TINY_2_0 = TransformerConfig(
     attention_head_dim=8,
     cross_attention_dim=40,
     caption_channels=24,
-    audio_num_attention_heads=3,
-    audio_attention_head_dim=6,
-    audio_cross_attention_dim=18,
+    audio_num_attention_heads=5,  # ltx-core 1.2.0 refuses audio and video head counts that differ
+    audio_attention_head_dim=6,  # 5 x 6 = 30: 30 % 6 = 0, the audio stream's RoPE needs no padding
+    audio_cross_attention_dim=30,
     av_ca_timestep_scale_multiplier=1000,
     rope_type="interleaved",
     frequencies_precision="float32",
 )
 _TINY_2_3 = _TINY_2_0.replace(
-    audio_num_attention_heads=5,  # split RoPE shapes the AV tables by the query stream's heads: keep them equal
     audio_attention_head_dim=4,
     audio_cross_attention_dim=20,
     rope_type="split",
@@ -332,7 +332,7 @@ def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
         from ltx_core.model.transformer import LTXModelConfigurator, LTXVideoOnlyModelConfigurator
 
         configurator = LTXModelConfigurator if spec.transformer.has_audio else LTXVideoOnlyModelConfigurator
-        out.update(_prefixed("model.diffusion_model.", configurator.from_config(config)))
+        out.update(_prefixed("model.diffusion_model.", official_module(configurator, config)))
     if spec.connectors:
         from ltx_core.text_encoders.gemma.embeddings_connector import (
             AudioEmbeddings1DConnectorConfigurator,
@@ -346,7 +346,9 @@ def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
             ("audio", AudioEmbeddings1DConnectorConfigurator),
         ):
             out.update(
-                _prefixed(f"model.diffusion_model.{stream}_embeddings_connector.", configurator.from_config(config))
+                _prefixed(
+                    f"model.diffusion_model.{stream}_embeddings_connector.", official_module(configurator, config)
+                )
             )
         text = official_text_processor_module(config, TINY_GEMMA["hidden_size"], TINY_GEMMA["num_hidden_layers"])
         for k, v in text.feature_extractor.state_dict().items():
@@ -364,10 +366,10 @@ def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
                 ("encoder", official.AudioEncoderConfigurator),
                 ("decoder", official.AudioDecoderConfigurator),
             ):
-                for k, v in configurator.from_config(config).state_dict().items():
+                for k, v in official_module(configurator, config).state_dict().items():
                     out["audio_vae." + k if k.startswith("per_channel_statistics.") else f"audio_vae.{part}.{k}"] = v
         if spec.vocoder is not None:
-            out.update(_prefixed("vocoder.", official.VocoderConfigurator.from_config(config)))
+            out.update(_prefixed("vocoder.", official_module(official.VocoderConfigurator, config)))
     return out
 
 
@@ -393,7 +395,7 @@ def _official_vae_tensors(cfg: VideoVAEConfig, config: dict[str, Any]) -> dict[s
 
     out = {}
     for part, configurator in (("encoder", VideoEncoderConfigurator), ("decoder", VideoDecoderConfigurator)):
-        for k, v in configurator.from_config(config).state_dict().items():
+        for k, v in official_module(configurator, config).state_dict().items():
             if not k.startswith("per_channel_statistics."):
                 out[f"vae.{part}.{k}"] = v
     return {**out, **stats}
@@ -489,7 +491,7 @@ def write_tiny_upsampler(spec: UpsamplerSpec | str, path: str | Path, seed: int 
     else:
         from ltx_core.model.upsampler import LatentUpsamplerConfigurator
 
-        module = LatentUpsamplerConfigurator.from_config(spec.config.to_metadata())
+        module = official_module(LatentUpsamplerConfigurator, spec.config.to_metadata())
     gen = torch.Generator().manual_seed(seed)
     tensors = {
         k: v.clone() if k.endswith("blur_down.kernel") else random_value(k, v.shape, gen).contiguous()

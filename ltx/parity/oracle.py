@@ -1,4 +1,5 @@
-"""The official implementation as a test oracle: ltx-core 1.0.0, loading files through its own loader.
+"""The official implementation as a test oracle: ltx-core 1.2.0 (or the 1.0.0 on PyPI), loading files through
+its own loader.
 
 Nothing here is used by the model; only `ltx parity` and the tests import it.
 """
@@ -14,8 +15,8 @@ import torch
 from ltx.dit.inputs import Perturbation, Stream
 
 _INSTALL_HINT = (
-    "the parity check needs the official packages as an oracle: "
-    "pip install --no-deps ltx-core==1.0.0 ltx-pipelines==1.0.0"
+    "the parity check needs the official packages as an oracle: bash scripts/install.sh installs them "
+    "(ltx-core/ltx-pipelines 1.2.0 from ../shared/oracle, else 1.0.0 from PyPI, with --no-deps)"
 )
 
 _OFFICIAL_SKIP = {
@@ -35,6 +36,31 @@ def require(module: str):
         return importlib.import_module(module)
     except ImportError as e:
         raise RuntimeError(f"{_INSTALL_HINT} ({e})") from None
+
+
+def oracle_version() -> str | None:
+    """The installed ltx-core version ("1.2.0", "1.0.0", ...), or None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ltx-core")
+    except PackageNotFoundError:
+        return None
+
+
+def at_least(wanted: str) -> bool:
+    """Whether the installed ltx-core is `wanted` or newer."""
+    have = oracle_version()
+    as_tuple = lambda v: tuple(int(p) for p in v.split(".")[:3])  # noqa: E731
+    return have is not None and as_tuple(have) >= as_tuple(wanted)
+
+
+def official_module(configurator, config: dict) -> torch.nn.Module:
+    """An official module from its configurator and a file's `config` dict: 1.2.0 takes the whole
+    metadata (`from_metadata({"config": ...})`), 1.0.0 the config (`from_config`)."""
+    if hasattr(configurator, "from_metadata"):
+        return configurator.from_metadata({"config": config})
+    return configurator.from_config(config)
 
 
 def build(path, configurator, sd_ops, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
@@ -283,8 +309,8 @@ def official_text_processor_module(config: dict, gemma_hidden: int, gemma_layers
         extractor = fe.FeatureExtractorV1(torch.nn.Linear(flat, gemma_hidden, bias=False), is_av=True)
     return processor(
         feature_extractor=extractor,
-        video_connector=conn.Embeddings1DConnectorConfigurator.from_config(config),
-        audio_connector=conn.AudioEmbeddings1DConnectorConfigurator.from_config(config),
+        video_connector=official_module(conn.Embeddings1DConnectorConfigurator, config),
+        audio_connector=official_module(conn.AudioEmbeddings1DConnectorConfigurator, config),
     )
 
 
@@ -297,8 +323,12 @@ class OfficialTextProcessor:
 
         class Configurator:
             @classmethod
-            def from_config(cls, config: dict) -> torch.nn.Module:
+            def from_config(cls, config: dict) -> torch.nn.Module:  # ltx-core 1.0.0
                 return official_text_processor_module(config, gemma_hidden, gemma_layers)
+
+            @classmethod
+            def from_metadata(cls, metadata: dict) -> torch.nn.Module:  # 1.2.0
+                return cls.from_config(metadata.get("config", {}))
 
         self.module = build(path, Configurator, gemma.EMBEDDINGS_PROCESSOR_KEY_OPS, device, dtype)
 
