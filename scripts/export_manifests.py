@@ -2,7 +2,7 @@
 
 Each manifest lists every tensor an official model expects in the single file for a shipped
 configuration: key -> [shape, dtype], with the dtype the published file stores (bf16, or
-float8_e4m3fn for the fp8-cast blocks). They are built from the official packages (ltx-core 1.0.0
+float8_e4m3fn for the fp8-cast blocks). They are built from the official packages (ltx-core 1.2.0
 for LTX-2, ltx-video 0.1.2 for LTX-Video) on the meta device, no weights needed, and checked by
 tests/test_structure.py.
 
@@ -22,6 +22,7 @@ import torch
 from ltx.config import (
     AUDIO_VAE_PRESETS,
     LTX2_3_22B,
+    LTX2_5_22B,
     LTX2_19B,
     TEXT_PRESETS,
     VAE_PRESETS,
@@ -49,7 +50,7 @@ def transformer_manifest(cfg: TransformerConfig, fp8_cast: bool) -> dict:
         dtype = torch.float8_e4m3fn if fp8_cast and fp8_cast_key(key) else torch.bfloat16
         tensors[key] = [list(t.shape), str(dtype).removeprefix("torch.")]
     return {
-        "source": "ltx-core 1.0.0 LTXModelConfigurator on the meta device",
+        "source": "ltx-core LTXModelConfigurator on the meta device",
         "config": {"transformer": cfg.to_metadata()},
         "parameters": sum(t.numel() for t in model.state_dict().values()),
         "tensors": tensors,
@@ -63,7 +64,7 @@ def vae_manifest(cfg: VideoVAEConfig) -> dict:
     unused = ("vae.per_channel_statistics.channel", "vae.per_channel_statistics.mean-of-stds")
     tensors = {k: [list(t.shape), "bfloat16"] for k, t in found.items() if k not in unused}
     source = (
-        "ltx-core 1.0.0 Video{En,De}coderConfigurator"
+        "ltx-core Video{En,De}coderConfigurator"
         if cfg.family == "ltx2"
         else "ltx-video 0.1.2 CausalVideoAutoencoder"
     )
@@ -96,7 +97,7 @@ def audio_vae_manifest(cfg: AudioVAEConfig) -> dict:
                 tensors[key] = [list(t.shape), "bfloat16"]
             parameters[part] = sum(p.numel() for p in module.parameters())
     return {
-        "source": "ltx-core 1.0.0 Audio{En,De}coderConfigurator on the meta device",
+        "source": "ltx-core Audio{En,De}coderConfigurator on the meta device",
         "config": config,
         "parameters": parameters,
         "tensors": tensors,
@@ -110,7 +111,7 @@ def vocoder_manifest(cfg: VocoderConfig) -> dict:
         module = official_module(official.VocoderConfigurator, config)
     tensors = {"vocoder." + k: [list(t.shape), "bfloat16"] for k, t in module.state_dict().items()}
     return {
-        "source": "ltx-core 1.0.0 VocoderConfigurator on the meta device",
+        "source": "ltx-core VocoderConfigurator on the meta device",
         "config": config,
         "parameters": sum(p.numel() for p in module.parameters()),  # the constant filters and bases excluded
         "tensors": tensors,
@@ -133,7 +134,7 @@ def text_manifest(name: str) -> dict:
         head = next(p for p in prefixes if k.startswith(p))
         tensors[prefixes[head] + k[len(head) :]] = [list(t.shape), "bfloat16"]
     return {
-        "source": "ltx-core 1.0.0 EmbeddingsProcessorConfigurator on the meta device",
+        "source": "ltx-core EmbeddingsProcessorConfigurator on the meta device",
         "config": config,
         "parameters": sum(p.numel() for p in module.parameters()),
         "tensors": tensors,
@@ -144,6 +145,7 @@ MANIFESTS = {
     "ltx-2-19b.transformer": lambda: transformer_manifest(LTX2_19B, False),
     "ltx-2-19b-fp8-cast.transformer": lambda: transformer_manifest(LTX2_19B, True),
     "ltx-2.3-22b.transformer": lambda: transformer_manifest(LTX2_3_22B, False),
+    "ltx-2.5-22b.transformer": lambda: transformer_manifest(LTX2_5_22B, False),
     **{f"{name}.vae": (lambda c=cfg: vae_manifest(c)) for name, cfg in VAE_PRESETS.items()},
     **{f"{name}.audio_vae": (lambda c=cfg: audio_vae_manifest(c)) for name, cfg in AUDIO_VAE_PRESETS.items()},
     **{f"{name}.vocoder": (lambda c=cfg: vocoder_manifest(c)) for name, cfg in VOCODER_PRESETS.items()},

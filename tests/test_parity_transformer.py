@@ -2,11 +2,15 @@
 
 import pytest
 import torch
+from util import needs_oracle
 
 from ltx.parity.fixtures import TINY, TinySpec, write_tiny_checkpoint
 from ltx.parity.transformer import ClipShape, transformer_parity
 
 pytest.importorskip("ltx_core", reason="the official ltx-core is the oracle")
+# Our default A/V modulation rule is ltx-core 1.2.0's ("own-timesteps", since 1.1.4); the 1.0.0 rule is
+# checked on its own below, against either oracle.
+pytestmark = [pytest.mark.oracle, needs_oracle("1.1.4")]
 
 
 def _failures(rows):
@@ -38,7 +42,11 @@ def test_builtin_checkpoints_bf16_within_twice_official_error(tiny, name):
 _BASE = TINY["ltx-2.0-tiny"].transformer
 _MORE = {
     "interleaved-float64-7heads": _BASE.replace(
-        num_attention_heads=7, cross_attention_dim=56, frequencies_precision="float64"
+        num_attention_heads=7,
+        cross_attention_dim=56,
+        audio_num_attention_heads=7,
+        audio_cross_attention_dim=42,
+        frequencies_precision="float64",
     ),
     "split-float32-gated-only": _BASE.replace(
         rope_type="split",
@@ -49,12 +57,16 @@ _MORE = {
     ),
     "2.3-options-interleaved-1-layer": TINY["ltx-2.3-tiny"].transformer.replace(rope_type="interleaved", num_layers=1),
     "av-multiplier-1": _BASE.replace(av_ca_timestep_scale_multiplier=1, timestep_scale_multiplier=1000.0),
+    "2.5-no-prompt-adaln-no-ff-biases": TINY["ltx-2.5-tiny"].transformer.replace(
+        use_prompt_adaln_single=False, audio_ff_bias=False
+    ),
 }
 _SHAPES = {
     "interleaved-float64-7heads": ClipShape(frames=9, height=96, width=64, batch=3),
     "split-float32-gated-only": ClipShape(frames=25, height=64, width=64, fps=25.0, batch=2),
     "2.3-options-interleaved-1-layer": ClipShape(frames=1, height=32, width=160, batch=1, text_tokens=5),
     "av-multiplier-1": ClipShape(frames=33, height=32, width=32, fps=30.0, batch=2),
+    "2.5-no-prompt-adaln-no-ff-biases": ClipShape(frames=17, height=64, width=96, batch=2),
 }
 
 
@@ -106,3 +118,26 @@ def test_a_wrong_weight_fails_in_bf16_too(tiny):
 
     rows = transformer_parity(tiny["ltx-2.0-tiny"], dtype=torch.bfloat16, edit_ours=edit)
     assert "base/out.video" in {r.name for r in rows if not r.passed}
+
+
+@pytest.mark.parametrize("name", ["ltx-2.0-tiny", "ltx-2.3-tiny"])
+def test_the_1_0_av_modulation_rule_is_bitwise_too(tiny, name):
+    """av_modulation="other-sigma" (the A/V scale/shift AdaLN fed the other stream's sigma, as ltx-core 1.0.0
+    computes it) against 1.2.0 with that one method reverted, or against 1.0.0 itself."""
+    rows = transformer_parity(tiny[name], dtype=torch.float32, av_modulation="other-sigma")
+    assert not _failures(rows) and max(r.rel for r in rows) == 0.0
+
+
+def test_the_two_av_modulation_rules_differ_where_the_sigmas_do(tiny):
+    """Ours on the 1.0.0 rule against the 1.2.0 oracle: every AV-coupled output of the cases whose per-token
+    timesteps differ from the other stream's sigma fails (so each rule's check can tell them apart); the
+    first block's inputs to the AV step, the positions, and the frozen-audio case's audio side agree."""
+
+    def edit(model):
+        model.av_modulation = "other-sigma"
+
+    rows = transformer_parity(tiny["ltx-2.3-tiny"], dtype=torch.float32, edit_ours=edit)
+    failed = {r.name for r in rows if not r.passed}
+    assert {"base/block00.video", "base/block00.audio", "base/out.video", "masks/out.audio"} <= failed
+    assert not any(n.startswith("positions") for n in failed)
+    assert "audio_frozen/block00.audio" not in failed  # a frozen stream's blocks do not run

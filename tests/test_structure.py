@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ltx import LTX2Transformer
-from ltx.config import LTX2_3_22B, LTX2_19B
+from ltx.config import LTX2_3_22B, LTX2_5_22B, LTX2_19B
 from ltx.nn import install_fp8_layers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +40,7 @@ def _ours(cfg, manifest):
         ("ltx-2-19b", LTX2_19B, 18_876_174_592),
         ("ltx-2-19b-fp8-cast", LTX2_19B, 18_876_174_592),
         ("ltx-2.3-22b", LTX2_3_22B, 18_988_838_144),
+        ("ltx-2.5-22b", LTX2_5_22B, 18_987_859_200),  # 2.3 with a bias-free video FF and the keyframe vector
     ],
 )
 def test_full_size_state_dict_equals_official_manifest(name, cfg, params):
@@ -50,6 +51,17 @@ def test_full_size_state_dict_equals_official_manifest(name, cfg, params):
     assert not diff, list(diff.items())[:5]  # same shapes and dtypes
     assert manifest["parameters"] == params
     assert sum(torch.Size(s).numel() for s, _ in ours.values()) == params
+
+
+def test_25_options_change_exactly_their_parameters():
+    """ff_bias=False drops the video FF biases of every block, use_prompt_adaln_single=False both prompt AdaLNs,
+    and the keyframe embedding is one vector of the video width (the official counts: ltx-core 1.2.0 on meta)."""
+    with torch.device("meta"):
+        count = lambda cfg: sum(p.numel() for p in LTX2Transformer(cfg).parameters())  # noqa: E731
+        assert count(LTX2_5_22B.replace(use_prompt_adaln_single=False)) == 18_923_347_200
+        assert count(LTX2_3_22B.replace(ff_bias=False)) == 18_988_838_144 - 48 * (4 * 4096 + 4096)
+        assert count(LTX2_3_22B.replace(use_keyframes_abs_pos_embedding=True)) == 18_988_838_144 + 4096
+        assert count(LTX2_3_22B.replace(audio_ff_bias=False)) == 18_988_838_144 - 48 * (4 * 2048 + 2048)
 
 
 def test_19b_stream_sizes():

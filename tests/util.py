@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from safetensors.torch import save_file
 
 from ltx import Checkpoint
@@ -26,3 +27,11 @@ def rewrite(src, dst, tensors=None, transformer_config=None, metadata=None):
 def failed_rows(rows):
     """Names of the parity rows that failed."""
     return {r.name for r in rows if not r.passed}
+
+
+def needs_oracle(version: str):
+    """Mark: compares with ltx-core `version` or newer; skips in one line when an older one (or none) is installed."""
+    from ltx.parity.oracle import at_least, oracle_version
+
+    have = oracle_version() or "none"
+    return pytest.mark.skipif(not at_least(version), reason=f"needs ltx-core >= {version} as oracle (have {have})")

@@ -18,7 +18,9 @@ PARTS = ("transformer", "vae", "upsampler", "audio", "mel", "text", "gemma", "t5
 Job = tuple[str, Callable]  # (group, run(group) -> rows)
 
 
-def _file_jobs(path: Path, held, parts: set[str], common: dict, shape, stats: dict, gemma: Path | None) -> list[Job]:
+def _file_jobs(
+    path: Path, held, parts: set[str], common: dict, shape, stats: dict, gemma: Path | None, av_modulation: str
+) -> list[Job]:
     """Jobs for every part of `parts` the checkpoint at `path` holds."""
     from ltx.parity.audio import audio_parity
     from ltx.parity.text import gemma_parity, text_parity
@@ -27,7 +29,8 @@ def _file_jobs(path: Path, held, parts: set[str], common: dict, shape, stats: di
 
     jobs, name = [], path.stem
     if "transformer" in parts and "transformer" in held:
-        run = lambda g: transformer_parity(path, **common, shape=shape, group=g, stats=stats.setdefault(path.name, {}))
+        run = lambda g: transformer_parity(path, **common, shape=shape, group=g, stats=stats.setdefault(path.name, {}),
+                                           av_modulation=av_modulation)  # fmt: skip
         jobs.append((f"{name} transformer", run))
     if "vae" in parts and "video_vae" in held:
         jobs.append((f"{name} video VAE", lambda g: vae_parity(path, **common, group=g)))
@@ -41,7 +44,9 @@ def _file_jobs(path: Path, held, parts: set[str], common: dict, shape, stats: di
     return jobs
 
 
-def _builtin_jobs(folder: Path, parts: set[str], common: dict, shape, stats: dict) -> tuple[list[Job], bool]:
+def _builtin_jobs(
+    folder: Path, parts: set[str], common: dict, shape, stats: dict, av_modulation: str
+) -> tuple[list[Job], bool]:
     from ltx.checkpoint import Checkpoint
     from ltx.parity.fixtures import TINY, UPSAMPLERS, write_tiny_checkpoint, write_tiny_upsampler
     from ltx.parity.text import t5_parity
@@ -58,7 +63,7 @@ def _builtin_jobs(folder: Path, parts: set[str], common: dict, shape, stats: dic
         print(f"built-in checkpoint {spec.name}: {spec.description}")
         held = Checkpoint(p).components
         has_audio |= "audio_vae" in held
-        jobs += _file_jobs(p, held, parts, common, shape, stats, gemma)
+        jobs += _file_jobs(p, held, parts, common, shape, stats, gemma, av_modulation)
     for spec in UPSAMPLERS.values() if "upsampler" in parts else ():
         p = write_tiny_upsampler(spec, folder / f"{spec.name}.safetensors")
         print(f"built-in upsampler {spec.name}: {spec.description}")
@@ -110,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
     if parts - set(PARTS):
         print(f"ltx parity: --parts takes {','.join(PARTS)}; got {args.parts}", file=sys.stderr)
         return 2
+    if "transformer" in parts:
+        from ltx.parity.oracle import check_av_modulation
+
+        try:
+            check_av_modulation(args.av_modulation)
+        except RuntimeError as e:
+            print(f"ltx parity: {e}", file=sys.stderr)
+            return 2
     common = dict(device=args.device, dtype=DTYPES[args.dtype])
     rows, stats = [], {}  # stats: checkpoint -> load times and (CUDA) peak memory of each side
     start = time.perf_counter()
@@ -119,14 +132,14 @@ def run(args: argparse.Namespace) -> int:
             held = Checkpoint(path).components
             has_audio = "audio_vae" in held
             gemma = Path(args.gemma) if args.gemma else None
-            jobs = _file_jobs(path, held, parts, common, shape, stats, gemma)
+            jobs = _file_jobs(path, held, parts, common, shape, stats, gemma, args.av_modulation)
             if args.upsampler:
                 up = Path(args.upsampler)
                 jobs.append((f"{up.stem} upsampler", lambda g: upsampler_parity(up, path, **common, group=g)))
             if args.t5:
                 jobs.append((f"T5 {Path(args.t5).name}", lambda g: t5_parity(args.t5, **common, group=g)))
         else:
-            jobs, has_audio = _builtin_jobs(Path(args.fixtures or tmp), parts, common, shape, stats)
+            jobs, has_audio = _builtin_jobs(Path(args.fixtures or tmp), parts, common, shape, stats, args.av_modulation)
         if args.pipelines:
             jobs += _pipeline_jobs(Path(args.fixtures or tmp) / "pipelines")
         if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
@@ -134,9 +147,11 @@ def run(args: argparse.Namespace) -> int:
         for group, job in jobs:
             rows += job(group)
     print()
-    print(f"parity vs the official code (ltx-core 1.0.0 for LTX-2, ltx-video 0.1.2 for LTX-Video), "
+    from ltx.parity.oracle import oracle_version
+
+    print(f"parity vs the official code (ltx-core {oracle_version()} for LTX-2, ltx-video 0.1.2 for LTX-Video), "
           f"{args.dtype} on {args.device}; transformer inputs: clip {shape.frames}x{shape.height}x{shape.width} "
-          f"@ {shape.fps} fps, batch {shape.batch}")  # fmt: skip
+          f"@ {shape.fps} fps, batch {shape.batch}, A/V modulation {args.av_modulation}")  # fmt: skip
     print(format_table(rows))
     # Each side loads the file and runs every pass while the other side is not in memory.
     for name, s in stats.items():
@@ -146,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         info["gpu"] = torch.cuda.get_device_name()
     print("run: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     if args.json:
-        context = dict(device=args.device, dtype=args.dtype, shape=dataclasses.asdict(shape))
+        context = dict(device=args.device, dtype=args.dtype, shape=dataclasses.asdict(shape),
+                       av_modulation=args.av_modulation, oracle=f"ltx-core {oracle_version()}")  # fmt: skip
         write_json(rows, args.json, **context, **info, checkpoints=stats)
         print(f"report written to {args.json}")
     return 0 if rows and all(r.passed for r in rows) else 1
@@ -168,6 +184,9 @@ def add_parser(sub) -> None:
     p.add_argument("--upsampler", metavar="FILE", help="also compare this latent upsampler (with CHECKPOINT's VAE)")
     p.add_argument("--gemma", metavar="DIR", help="also compare prompts -> contexts with this Gemma-3 folder")
     p.add_argument("--t5", metavar="DIR", help="also compare LTX-Video's prompt encoding with this T5 folder")
+    p.add_argument("--av-modulation", default="own-timesteps", choices=["own-timesteps", "other-sigma"],
+                   help="the transformer's A/V cross-attention AdaLN rule to check: each stream's own per-token "
+                        "timesteps (ltx-core >= 1.1.4, the default) or the other stream's sigma (1.0.0)")  # fmt: skip
     p.add_argument("--pipelines", action="store_true",
                    help="also run every generation pipeline against the official (tiny checkpoints)")  # fmt: skip
     p.set_defaults(run=run)

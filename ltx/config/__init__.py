@@ -18,7 +18,7 @@ from ltx.config.audio import (
 )
 from ltx.config.base import ConfigError
 from ltx.config.text import LTX2_3_22B_TEXT, LTX2_19B_TEXT, TEXT_PRESETS, ConnectorConfig, TextConfig
-from ltx.config.transformer import LTX2_3_22B, LTX2_19B, PRESETS, TransformerConfig, preset
+from ltx.config.transformer import LTX2_3_22B, LTX2_5_22B, LTX2_19B, PRESETS, TransformerConfig, preset
 from ltx.config.vae import (
     LTX2_VAE,
     LTXV_0_9_1_VAE,
@@ -41,6 +41,7 @@ __all__ = [
     "VocoderConfig",
     "LTX2_19B",
     "LTX2_3_22B",
+    "LTX2_5_22B",
     "LTX2_VAE",
     "LTXV_0_9_1_VAE",
     "LTXV_0_9_5_VAE",

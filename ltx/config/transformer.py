@@ -30,6 +30,9 @@ _FIXED_TRANSFORMER_KEYS: dict[str, Any] = {
 
 
 _LTX2_3_KEYS = ("apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector")
+# Keys added after 2.3 (ltx-core 1.2.0), written only when they differ from their default (older files lack them).
+_OPTIONAL_KEYS = {"use_prompt_adaln_single": True, "ff_bias": True, "audio_ff_bias": True,
+                  "use_keyframes_abs_pos_embedding": False}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,15 @@ class TransformerConfig:
     audio_positional_embedding_max_pos: tuple[int, ...] = (20,)
     timestep_scale_multiplier: float = 1000
     av_ca_timestep_scale_multiplier: float = 1  # the shipped files say 1000
-    rope_type: str = "interleaved"  # "interleaved" | "split"
+    rope_type: str = "split"  # "interleaved" | "split" (ltx-core 1.0.0 defaulted to interleaved; 1.2.0 to split)
     frequencies_precision: str = "float32"  # "float32" | "float64"
     apply_gated_attention: bool = False  # LTX-2.3
     cross_attention_adaln: bool = False  # LTX-2.3
     caption_proj_before_connector: bool = False  # LTX-2.3: the text side projects, not us
+    use_prompt_adaln_single: bool = True  # with cross_attention_adaln: False = text K/V modulated by the table only
+    ff_bias: bool = True  # LTX-2.5: False drops the video feed-forward's biases
+    audio_ff_bias: bool = True
+    use_keyframes_abs_pos_embedding: bool = False  # LTX-2.5: a learned vector added to single-frame video tokens
     has_audio: bool = True
 
     def __post_init__(self) -> None:
@@ -129,8 +136,11 @@ class TransformerConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             # LTX-2.0 files do not carry the 2.3 keys (the text side reads their presence as "2.3")
-            if f.name != "has_audio" and not (f.name in _LTX2_3_KEYS and value is False):
-                out[f.name] = list(value) if isinstance(value, tuple) else value
+            if f.name == "has_audio" or (f.name in _LTX2_3_KEYS and value is False):
+                continue
+            if f.name in _OPTIONAL_KEYS and value == _OPTIONAL_KEYS[f.name]:
+                continue
+            out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
     def replace(self, **changes: Any) -> TransformerConfig:
@@ -154,9 +164,15 @@ LTX2_3_22B = TransformerConfig(
     caption_proj_before_connector=True,
 )
 
+# LTX-2.5 22B: stated publicly are the 2.3 text side, a bias-free video feed-forward and the keyframe
+# embedding; the layer count, gated attention and prompt AdaLN are not stated anywhere, so the 2.3 values are
+# assumed here (real files carry their own config).
+LTX2_5_22B = LTX2_3_22B.replace(ff_bias=False, use_keyframes_abs_pos_embedding=True)
+
 PRESETS: dict[str, TransformerConfig] = {
     "ltx-2-19b": LTX2_19B,
     "ltx-2.3-22b": LTX2_3_22B,
+    "ltx-2.5-22b": LTX2_5_22B,
 }
 
 
@@ -167,4 +183,4 @@ def preset(name: str) -> TransformerConfig:
         raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
 
 
-__all__ = ["ConfigError", "TransformerConfig", "LTX2_19B", "LTX2_3_22B", "PRESETS", "preset"]
+__all__ = ["ConfigError", "TransformerConfig", "LTX2_19B", "LTX2_3_22B", "LTX2_5_22B", "PRESETS", "preset"]

@@ -2,6 +2,14 @@
 
 from ltx.dit.inputs import Perturbation, Stream
 from ltx.dit.loading import load_transformer, transformer_config
-from ltx.dit.model import LTX2Transformer, to_x0
+from ltx.dit.ltx2 import AV_MODULATIONS, LTX2Transformer, to_x0
 
-__all__ = ["LTX2Transformer", "Perturbation", "Stream", "load_transformer", "to_x0", "transformer_config"]
+__all__ = [
+    "AV_MODULATIONS",
+    "LTX2Transformer",
+    "Perturbation",
+    "Stream",
+    "load_transformer",
+    "to_x0",
+    "transformer_config",
+]

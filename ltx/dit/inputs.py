@@ -26,6 +26,10 @@ class Stream:
     attention_mask: optional (B, T, T) self-attention strengths in [0, 1] (0 = blocked).
     enabled:    False freezes this stream's tokens for the pass (the official guider's step skip):
                 its blocks do not run, but the other stream still attends to it.
+    keyframes_mask: optional (B, T) or (B, T, 1), video only: non-zero on tokens whose latent frame encodes a
+                single pixel frame (the clip's first latent frame, generated keyframe slots); models with
+                `use_keyframes_abs_pos_embedding` (LTX-2.5) add their learned keyframe vector to those tokens,
+                other models ignore it (as the official does).
     """
 
     latent: torch.Tensor
@@ -36,6 +40,7 @@ class Stream:
     context_mask: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
     enabled: bool = True
+    keyframes_mask: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 
 from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
 from ltx.config import TransformerConfig, preset
-from ltx.dit.model import LTX2Transformer
+from ltx.dit.ltx2 import LTX2Transformer
 from ltx.nn import install_fp8_layers
 
 
@@ -47,13 +47,19 @@ def load_transformer(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.bfloat16,
     config: TransformerConfig | str | None = None,
+    av_modulation: str = "own-timesteps",
 ) -> LTX2Transformer:
     """The transformer of an LTX-2 single-file checkpoint, in eval mode on `device`.
 
     Float parameters are cast to `dtype`, except float8 layers, which keep their stored weights and
     compute in the activations' dtype. On CPU with the file's own dtype, parameters are views of the
     memory map (no copy); elsewhere each tensor is converted on its own, so peak RAM stays at one
-    tensor beyond the model.
+    tensor beyond the model. `av_modulation` picks the A/V cross-attention AdaLN rule ("own-timesteps", as
+    ltx-core >= 1.1.4 computes it, or "other-sigma", as 1.0.0 did; see `ltx.dit.ltx2`).
+
+    The keyframe embedding follows the file's `use_keyframes_abs_pos_embedding`, as the official loader does: a
+    file that sets it without storing the vector gets a zero one (adding zero changes nothing), and a stored
+    vector the config does not switch on is not used.
     """
     ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
     cfg = preset(config) if isinstance(config, str) else config or transformer_config(ckpt)
@@ -62,10 +68,15 @@ def load_transformer(
         raise CheckpointError(f"{ckpt.path}: holds no transformer (no keys under {TRANSFORMER_PREFIX!r})")
     stored = {name: ckpt.tensors[key].dtype for name, key in file_keys.items()}
     with torch.device("meta"):
-        model = LTX2Transformer(cfg)
+        model = LTX2Transformer(cfg, av_modulation=av_modulation)
         model.fp8_layers = install_fp8_layers(model, stored)
     keys = {name: TRANSFORMER_PREFIX + name for name in model.state_dict()}
     keep = lambda name, t: t.dtype in FP8_DTYPES or name.endswith(("weight_scale", "input_scale"))  # noqa: E731
     what = f"transformer ({'audio-video' if cfg.has_audio else 'video-only'}, {cfg.num_layers} blocks)"
-    owned = set(file_keys.values())
-    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep)
+    keyframes = "keyframes_abs_pos_embedding"
+    owned = set(file_keys.values()) - (
+        {TRANSFORMER_PREFIX + keyframes} if not cfg.use_keyframes_abs_pos_embedding else set()
+    )
+    optional = {keyframes: torch.zeros(1, cfg.inner_dim)} if cfg.use_keyframes_abs_pos_embedding else None
+    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep,
+                      optional=optional)  # fmt: skip

@@ -8,20 +8,21 @@ from torch import nn
 
 
 class GELUProj(nn.Module):
-    def __init__(self, dim_in: int, dim_out: int):
+    def __init__(self, dim_in: int, dim_out: int, bias: bool = True):
         super().__init__()
-        self.proj = nn.Linear(dim_in, dim_out)
+        self.proj = nn.Linear(dim_in, dim_out, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.gelu(self.proj(x), approximate="tanh")
 
 
 class FeedForward(nn.Module):
-    """dim -> 4*dim (GELU-tanh) -> dim. Keys net.0.proj and net.2 (net.1 is an empty dropout slot)."""
+    """dim -> 4*dim (GELU-tanh) -> dim. Keys net.0.proj and net.2 (net.1 is an empty dropout slot).
+    `bias=False` (LTX-2.5's video stream) drops both biases."""
 
-    def __init__(self, dim: int, mult: int = 4):
+    def __init__(self, dim: int, mult: int = 4, bias: bool = True):
         super().__init__()
-        self.net = nn.Sequential(GELUProj(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim))
+        self.net = nn.Sequential(GELUProj(dim, dim * mult, bias), nn.Identity(), nn.Linear(dim * mult, dim, bias=bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

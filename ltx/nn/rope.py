@@ -18,7 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from ltx_kernels.rope import rotate_ref
+import torch.nn.functional as F
+from einops import rearrange
 
 
 class Rope(NamedTuple):
@@ -86,6 +87,31 @@ def rope(
     return Rope(cos.to(dtype), sin.to(dtype), split)
 
 
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, split: bool) -> torch.Tensor:
+    """Rotate x (B, T, H*D) by a table: interleaved cos/sin (B, T, H*D) turn pairs (2i, 2i+1); split cos/sin
+    (B or 1, H, T, D/2) turn channel i of each head with channel i + D/2."""
+    if not split:
+        pairs = rearrange(x, "... (d two) -> ... d two", two=2)
+        x1, x2 = pairs.unbind(-1)
+        rotated = rearrange(torch.stack((-x2, x1), dim=-1), "... d two -> ... (d two)")
+        return x * cos + rotated * sin
+    (b, t, _), h = x.shape, cos.shape[1]  # the table may be shared by the batch (batch dim 1)
+    halves = x.reshape(b, t, h, 2, -1).transpose(1, 2)  # (B, H, T, 2, D/2)
+    first, second = halves[..., :1, :], halves[..., 1:, :]
+    cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)
+    out = halves * cos
+    out[..., :1, :].addcmul_(-sin, second)  # first*cos - second*sin
+    out[..., 1:, :].addcmul_(sin, first)  # second*cos + first*sin
+    return out.flatten(-2).transpose(1, 2).reshape(b, t, -1)
+
+
 def apply_rope(x: torch.Tensor, r: Rope) -> torch.Tensor:
-    """Rotate x (B, T, H*D) by the table r (ltx_kernels.rope.rotate_ref)."""
-    return rotate_ref(x, r.cos, r.sin, r.split)
+    """Rotate x (B, T, H*D) by the table r."""
+    return rotate(x, r.cos, r.sin, r.split)
+
+
+def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False) -> torch.Tensor:
+    """The attention's query/key preparation: rms_norm(x) * weight over the whole inner dim (all heads at once),
+    then rotated by the table (cos, sin) when given. `ltx_kernels.qk_norm_rope` runs this, fused on CUDA."""
+    x = F.rms_norm(x, (x.shape[-1],), weight, eps)
+    return x if cos is None else rotate(x, cos, sin, split)

@@ -63,6 +63,7 @@ class TinySpec:
     model_version: str
     extra_config: dict[str, Any] = field(default_factory=dict)
     connectors: bool = True
+    text_projection: bool = True  # False: a split 2.5 transformer file (the projection is in the text encoder's)
     fp8_cast: bool = False  # store block attention/FF linears as float8_e4m3fn, the rest bf16
     vae: VideoVAEConfig | None = None
     audio_vae: AudioVAEConfig | None = None
@@ -91,6 +92,9 @@ _TINY_2_3 = _TINY_2_0.replace(
     cross_attention_adaln=True,
     caption_proj_before_connector=True,
 )
+# LTX-2.5: the 2.3 options with a bias-free video feed-forward and the keyframe embedding (the audio
+# feed-forward's biases and the prompt AdaLN as the defaults keep them; tests flip those too)
+_TINY_2_5 = _TINY_2_3.replace(ff_bias=False, use_keyframes_abs_pos_embedding=True)
 
 # Video VAEs: 128 latent channels (what the transformers take) but narrow elsewhere; each one
 # exercises different blocks and options of its family.
@@ -235,6 +239,15 @@ TINY: dict[str, TinySpec] = {
             vocoder=_VOCODER_2_3,
         ),
         TinySpec(
+            "ltx-2.5-tiny",
+            "LTX-2.5 transformer file (split: transformer + connectors): bias-free video feed-forward, keyframe "
+            "embedding",
+            _TINY_2_5,
+            "2.5.0",
+            _CONNECTOR_2_3,
+            text_projection=False,
+        ),
+        TinySpec(
             "ltx-2.0-video-only-tiny",
             "the video-only variant (split RoPE, float64 grid)",
             _TINY_2_0.replace(has_audio=False, rope_type="split", frequencies_precision="float64"),
@@ -350,6 +363,7 @@ def official_tensors(spec: TinySpec) -> dict[str, torch.Tensor]:
                     f"model.diffusion_model.{stream}_embeddings_connector.", official_module(configurator, config)
                 )
             )
+    if spec.connectors and spec.text_projection:
         text = official_text_processor_module(config, TINY_GEMMA["hidden_size"], TINY_GEMMA["num_hidden_layers"])
         for k, v in text.feature_extractor.state_dict().items():
             out["text_embedding_projection." + k] = v

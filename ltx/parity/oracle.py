@@ -7,8 +7,10 @@ Nothing here is used by the model; only `ltx parity` and the tests import it.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
 
 import torch
 
@@ -63,11 +65,12 @@ def official_module(configurator, config: dict) -> torch.nn.Module:
     return configurator.from_config(config)
 
 
-def build(path, configurator, sd_ops, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+def build(path, configurator, sd_ops, device: torch.device, dtype: torch.dtype, module_ops=()) -> torch.nn.Module:
     """A model built by ltx-core's SingleGPUModelBuilder, as its ModelLedger builds each component.
     The builder warns and returns a half-built model when keys are missing; we refuse one."""
     builder = require("ltx_core.loader.single_gpu_model_builder").SingleGPUModelBuilder
-    model = builder(model_path=str(path), model_class_configurator=configurator, model_sd_ops=sd_ops)
+    extra = {"module_ops": tuple(module_ops)} if module_ops else {}
+    model = builder(model_path=str(path), model_class_configurator=configurator, model_sd_ops=sd_ops, **extra)
     model = model.build(device=device, dtype=dtype).eval()
     left = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
     if left:
@@ -75,16 +78,68 @@ def build(path, configurator, sd_ops, device: torch.device, dtype: torch.dtype) 
     return model
 
 
-class OfficialTransformer:
-    """ltx-core's LTXModel built by SingleGPUModelBuilder exactly as its ModelLedger does it."""
+def check_av_modulation(av_modulation: str) -> None:
+    """The installed oracle computes "own-timesteps" from ltx-core 1.1.4 on (and "other-sigma" with one method
+    reverted, see `_other_sigma_rule`); 1.0.0 computes "other-sigma" only."""
+    if av_modulation == "own-timesteps" and not at_least("1.1.4"):
+        raise RuntimeError(
+            f"the A/V modulation rule 'own-timesteps' needs ltx-core >= 1.1.4 as the oracle; ltx-core "
+            f"{oracle_version()} is installed: check 'other-sigma' (--av-modulation other-sigma) or install 1.2.0"
+        )
 
-    def __init__(self, path: str | os.PathLike, device: torch.device, dtype: torch.dtype, has_audio: bool):
+
+@contextmanager
+def _other_sigma_rule():
+    """ltx-core >= 1.1.4 with the A/V cross-attention scale/shift AdaLN fed the other modality's sigma, as
+    1.0.0 fed it (the only change to the transformer's arithmetic between them)."""
+    cls = require("ltx_core.model.transformer.transformer_args").MultiModalTransformerArgsPreprocessor
+    newest = cls._prepare_cross_attention_timestep
+
+    def old_rule(self, modality_timesteps, cross_modality_sigma, timestep_scale_multiplier, batch_size, hidden_dtype):
+        sigma = cross_modality_sigma.reshape(-1).expand(batch_size).reshape(batch_size, 1)
+        return newest(self, sigma, cross_modality_sigma, timestep_scale_multiplier, batch_size, hidden_dtype)
+
+    cls._prepare_cross_attention_timestep = old_rule
+    try:
+        yield
+    finally:
+        cls._prepare_cross_attention_timestep = newest
+
+
+def _has_fp8(path) -> bool:
+    from ltx.checkpoint import FP8_DTYPES, Checkpoint
+
+    return any(t.dtype in FP8_DTYPES for t in Checkpoint(path).tensors.values())
+
+
+class OfficialTransformer:
+    """ltx-core's LTXModel built by SingleGPUModelBuilder exactly as its ModelLedger does it, computing the
+    A/V modulation rule `av_modulation` (see `check_av_modulation`)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        device: torch.device,
+        dtype: torch.dtype,
+        has_audio: bool,
+        av_modulation: str = "own-timesteps",
+    ):
+        check_av_modulation(av_modulation)
         tmod = require("ltx_core.model.transformer")
         configurator = tmod.LTXModelConfigurator if has_audio else tmod.LTXVideoOnlyModelConfigurator
-        # fp8-cast files: the official policy upcasts each fp8 weight to the activation dtype at run
-        # time; casting it to `dtype` at load is the same arithmetic, and the builder does that here.
-        self.model = build(path, configurator, tmod.LTXV_MODEL_COMFY_RENAMING_MAP, device, dtype)
+        sd_ops, module_ops = tmod.LTXV_MODEL_COMFY_RENAMING_MAP, ()
+        if at_least("1.1.0") and _has_fp8(path):
+            # fp8-cast files through the official `fp8-cast` quantization policy, as ltx-pipelines chains it:
+            # fp8 weights kept, upcast to the activation dtype in each forward
+            policy = require("ltx_core.quantization.fp8_cast").build_policy(path)
+            sd_ops = type(sd_ops)(
+                name=f"{sd_ops.name}+{policy.sd_ops.name}", mapping=(*sd_ops.mapping, *policy.sd_ops.mapping)
+            )
+            module_ops = policy.module_ops
+        # (1.0.0's builder casts fp8 weights to `dtype` at load: the same arithmetic as upcasting at run time)
+        self.model = build(path, configurator, sd_ops, device, dtype, module_ops)
         self.dtype = dtype
+        self.revert = av_modulation == "other-sigma" and at_least("1.1.4")
 
     @property
     def blocks(self) -> Sequence[torch.nn.Module]:
@@ -92,11 +147,13 @@ class OfficialTransformer:
 
     def __call__(self, video: Stream | None, audio: Stream | None, perturbations: Sequence[Perturbation]):
         batch = (video or audio).latent.shape[0]
-        with torch.no_grad():
+        with torch.no_grad(), _other_sigma_rule() if self.revert else nullcontext():
             return self.model(
                 video=None if video is None else modality(video),
                 audio=None if audio is None else modality(audio),
-                perturbations=official_perturbations(perturbations, batch),
+                perturbations=official_perturbations(
+                    perturbations, batch, len(self.blocks), (video or audio).latent.device, self.dtype
+                ),
             )
 
 
@@ -113,10 +170,15 @@ def modality(s: Stream):
         enabled=s.enabled,
         context_mask=s.context_mask,
         attention_mask=s.attention_mask,
+        **({} if s.keyframes_mask is None else {"keyframes_mask": s.keyframes_mask.reshape(*timesteps.shape)}),
     )
 
 
-def official_perturbations(perturbations: Sequence[Perturbation], batch: int):
+def official_perturbations(
+    perturbations: Sequence[Perturbation], batch: int, num_blocks: int, device=None, dtype: torch.dtype | None = None
+):
+    """ltx-core's per-sample perturbation configs; 1.2.0 also precomputes per-block masks for `num_blocks`
+    blocks on `device` in `dtype`, as its denoisers build them."""
     p = require("ltx_core.guidance.perturbations")
     per_sample = []
     for i in range(batch):
@@ -128,6 +190,8 @@ def official_perturbations(perturbations: Sequence[Perturbation], batch: int):
             if q.samples is None or i in q.samples
         ]
         per_sample.append(p.PerturbationConfig(items))
+    if "num_blocks" in inspect.signature(p.BatchedPerturbationConfig).parameters:
+        return p.BatchedPerturbationConfig(per_sample, num_blocks=num_blocks, device=device, dtype=dtype)
     return p.BatchedPerturbationConfig(per_sample)
 
 
@@ -280,6 +344,11 @@ class OfficialAudio:
             path, audio.AudioDecoderConfigurator, audio.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER, device, dtype
         )
         self.vocoder = build(path, audio.VocoderConfigurator, audio.VOCODER_COMFY_KEYS_FILTER, device, dtype)
+        if isinstance(self.vocoder, audio.VocoderWithBWE) and at_least("1.1.0") and device.type != "cuda":
+            # 1.2.0 runs this vocoder under a float32 autocast, which on CUDA upcasts the `dtype` weights
+            # per operation; off CUDA that autocast is disabled and non-float32 weights raise. Upcasting the
+            # built (`dtype`-rounded) weights is the same arithmetic (its own MPS path does exactly this).
+            self.vocoder = self.vocoder.float()
 
 
 def official_mel(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor | None:

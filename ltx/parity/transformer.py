@@ -73,12 +73,18 @@ def build_cases(cfg: TransformerConfig, shape: ClipShape, seed: int = 0) -> list
     a_mask[1:, :4] = 0.0
     v_sigma = torch.linspace(0.8, 0.35, b)
     a_sigma = torch.linspace(0.6, 0.9, b)
+    keyframes = None
+    if cfg.use_keyframes_abs_pos_embedding:  # LTX-2.5: the first latent frame, and sample 1's last one too
+        keyframes = torch.zeros(b, tv)
+        keyframes[:, : h * w] = 1.0
+        keyframes[1:, -h * w :] = 1.0
     video = Stream(
         latent=randn(b, tv, cfg.in_channels),
         sigma=v_sigma,
         timesteps=v_mask * v_sigma[:, None],
         positions=video_positions(f, h, w, shape.fps, batch=b),
         context=randn(b, s, text_v),
+        keyframes_mask=keyframes,
     )
     audio = None
     if cfg.has_audio:
@@ -139,6 +145,7 @@ def cast_case(case: Case, dtype: torch.dtype, device: torch.device, round_to: to
             timesteps=to(s.timesteps),
             context_mask=to(s.context_mask),
             attention_mask=to(s.attention_mask),
+            keyframes_mask=to(s.keyframes_mask),
         )
 
     return replace(case, video=stream(case.video), audio=stream(case.audio))
@@ -269,10 +276,12 @@ def transformer_parity(
     seed: int = 0,
     edit_ours: Callable[[torch.nn.Module], None] | None = None,
     stats: dict | None = None,
+    av_modulation: str = "own-timesteps",
 ) -> list[Row]:
     """Rows for every compared tensor. `edit_ours` changes our model after loading (the tests use it
     to show that a wrong weight is caught); `stats` receives each side's load time and, on CUDA,
-    its peak memory."""
+    its peak memory. `av_modulation`: the A/V cross-attention AdaLN rule both sides compute ("own-timesteps"
+    as ltx-core >= 1.1.4, "other-sigma" as 1.0.0)."""
     device = torch.device(device)
     stats = {} if stats is None else stats
     ckpt = Checkpoint(path)
@@ -283,7 +292,7 @@ def transformer_parity(
 
     _reset_peak(device)
     start = time.perf_counter()
-    official = OfficialTransformer(path, device, dtype, cfg.has_audio)
+    official = OfficialTransformer(path, device, dtype, cfg.has_audio, av_modulation)
     stats["official_load_s"] = _seconds_since(start, device)
     lowp_cases = [cast_case(c, dtype, device) for c in cases]
     ref = run_official(official, lowp_cases)
@@ -296,7 +305,7 @@ def transformer_parity(
     _record_peak(device, stats, "official_peak_gib")
 
     start = time.perf_counter()
-    ours = load_transformer(ckpt, device=device, dtype=dtype)
+    ours = load_transformer(ckpt, device=device, dtype=dtype, av_modulation=av_modulation)
     stats["ours_load_s"] = _seconds_since(start, device)
     if edit_ours is not None:
         edit_ours(ours)
