@@ -2,10 +2,11 @@
 
 import pytest
 import torch
-from util import needs_oracle
+from util import needs_oracle, rewrite
 
+from ltx.dit import load_transformer
 from ltx.parity.fixtures import TINY, TinySpec, write_tiny_checkpoint
-from ltx.parity.transformer import ClipShape, transformer_parity
+from ltx.parity.transformer import ClipShape, build_cases, transformer_parity
 
 pytest.importorskip("ltx_core", reason="the official ltx-core is the oracle")
 # Our default A/V modulation rule is ltx-core 1.2.0's ("own-timesteps", since 1.1.4); the 1.0.0 rule is
@@ -141,3 +142,41 @@ def test_the_two_av_modulation_rules_differ_where_the_sigmas_do(tiny):
     assert {"base/block00.video", "base/block00.audio", "base/out.video", "masks/out.audio"} <= failed
     assert not any(n.startswith("positions") for n in failed)
     assert "audio_frozen/block00.audio" not in failed  # a frozen stream's blocks do not run
+
+
+@pytest.mark.parametrize("name", ["ltx-2.3-tiny", "ltx-2.5-tiny"])
+def test_audio_only_model_is_bitwise(tiny, name):
+    """The audio stream alone, built from the audio-video file (text-to-audio), against ltx-core's audio-only
+    model: every block's audio output and the velocity, bitwise; it holds no video-stream weights."""
+    rows = transformer_parity(tiny[name], dtype=torch.float32, audio_only=True)
+    assert not _failures(rows) and max(r.rel for r in rows) == 0.0
+    assert {r.name for r in rows if r.name.endswith("out.audio")} == {
+        "base/out.audio",
+        "stg/out.audio",
+        "masks/out.audio",
+    }
+    assert not any(r.name.endswith(".video") and "block" in r.name for r in rows)
+    model = load_transformer(tiny[name], dtype=torch.float32, audio_only=True)
+    assert not any(
+        n.startswith(("patchify_proj", "adaln_single", "transformer_blocks.0.attn1")) for n in model.state_dict()
+    )
+    with pytest.raises(ValueError, match="audio-only transformer"):
+        model(video=build_cases(model.cfg, ClipShape())[0].video)
+
+
+def test_keyframe_embedding_follows_the_config_as_the_official(tmp_path, tiny):
+    """A 2.5 file that switches the keyframe embedding on without storing it loads with a zero vector (adding
+    zero is what the official does with it), and a stored vector the config leaves off is not used."""
+    src = tiny["ltx-2.5-tiny"]
+    no_vector = rewrite(src, tmp_path / "a.safetensors",
+                        tensors=lambda t: t.pop("model.diffusion_model.keyframes_abs_pos_embedding"))  # fmt: skip
+    model = load_transformer(no_vector, dtype=torch.float32)
+    assert torch.equal(model.keyframes_abs_pos_embedding, torch.zeros(1, model.cfg.inner_dim))
+    switched_off = rewrite(src, tmp_path / "b.safetensors",
+                           transformer_config=lambda c: c.update(use_keyframes_abs_pos_embedding=False))  # fmt: skip
+    model = load_transformer(switched_off, dtype=torch.float32)
+    assert model.keyframes_abs_pos_embedding is None
+    for path in (no_vector, switched_off):  # and the official agrees on both
+        assert not _failures(
+            transformer_parity(path, dtype=torch.float32, shape=ClipShape(frames=9, height=64, width=64))
+        )

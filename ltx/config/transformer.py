@@ -39,8 +39,9 @@ _OPTIONAL_KEYS = {"use_prompt_adaln_single": True, "ff_bias": True, "audio_ff_bi
 class TransformerConfig:
     """The LTX-2 dual-stream transformer (and its video-only variant).
 
-    Field names are the official `config["transformer"]` keys, except `has_audio`, which is ours:
-    False for the video-only variant (decided from the file's keys, not its metadata).
+    Field names are the official `config["transformer"]` keys, except `has_audio` and `has_video`, which are
+    ours: has_audio=False for the video-only variant (decided from the file's keys, not its metadata),
+    has_video=False for the audio-only model built from an audio-video file.
     """
 
     num_layers: int = 48
@@ -71,8 +72,11 @@ class TransformerConfig:
     audio_ff_bias: bool = True
     use_keyframes_abs_pos_embedding: bool = False  # LTX-2.5: a learned vector added to single-frame video tokens
     has_audio: bool = True
+    has_video: bool = True  # False: the audio stream alone (ltx-core's audio-only model, for text-to-audio)
 
     def __post_init__(self) -> None:
+        if not (self.has_video or self.has_audio):
+            raise ConfigError("a transformer needs at least one of the video and audio streams")
         if self.rope_type not in ("interleaved", "split"):
             raise ConfigError(f"rope_type must be 'interleaved' or 'split', got {self.rope_type!r}")
         if self.frequencies_precision not in ("float32", "float64"):
@@ -82,7 +86,7 @@ class TransformerConfig:
         for name in ("attention_head_dim", "audio_attention_head_dim"):
             if getattr(self, name) % 2:
                 raise ConfigError(f"{name} must be even for rotary embeddings, got {getattr(self, name)}")
-        if self.cross_attention_dim != self.inner_dim:
+        if self.has_video and self.cross_attention_dim != self.inner_dim:
             raise ConfigError(
                 f"cross_attention_dim ({self.cross_attention_dim}) must equal the video width "
                 f"num_attention_heads*attention_head_dim ({self.inner_dim}): the text context is projected to it"
@@ -136,7 +140,7 @@ class TransformerConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             # LTX-2.0 files do not carry the 2.3 keys (the text side reads their presence as "2.3")
-            if f.name == "has_audio" or (f.name in _LTX2_3_KEYS and value is False):
+            if f.name in ("has_audio", "has_video") or (f.name in _LTX2_3_KEYS and value is False):
                 continue
             if f.name in _OPTIONAL_KEYS and value == _OPTIONAL_KEYS[f.name]:
                 continue

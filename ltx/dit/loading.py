@@ -48,6 +48,7 @@ def load_transformer(
     dtype: torch.dtype = torch.bfloat16,
     config: TransformerConfig | str | None = None,
     av_modulation: str = "own-timesteps",
+    audio_only: bool = False,
 ) -> LTX2Transformer:
     """The transformer of an LTX-2 single-file checkpoint, in eval mode on `device`.
 
@@ -60,23 +61,35 @@ def load_transformer(
     The keyframe embedding follows the file's `use_keyframes_abs_pos_embedding`, as the official loader does: a
     file that sets it without storing the vector gets a zero one (adding zero changes nothing), and a stored
     vector the config does not switch on is not used.
+
+    `audio_only=True` builds the audio stream alone from an audio-video file (ltx-core's audio-only model, for
+    text-to-audio): only the audio stream's weights are read, the rest of the file is left alone.
     """
     ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
     cfg = preset(config) if isinstance(config, str) else config or transformer_config(ckpt)
     file_keys = transformer_keys(ckpt)
     if not file_keys:
         raise CheckpointError(f"{ckpt.path}: holds no transformer (no keys under {TRANSFORMER_PREFIX!r})")
+    if audio_only:
+        if not cfg.has_audio:
+            raise CheckpointError(
+                f"{ckpt.path}: holds the video-only transformer; audio_only needs an audio-video file"
+            )
+        cfg = cfg.replace(has_video=False)
     stored = {name: ckpt.tensors[key].dtype for name, key in file_keys.items()}
     with torch.device("meta"):
         model = LTX2Transformer(cfg, av_modulation=av_modulation)
         model.fp8_layers = install_fp8_layers(model, stored)
     keys = {name: TRANSFORMER_PREFIX + name for name in model.state_dict()}
     keep = lambda name, t: t.dtype in FP8_DTYPES or name.endswith(("weight_scale", "input_scale"))  # noqa: E731
-    what = f"transformer ({'audio-video' if cfg.has_audio else 'video-only'}, {cfg.num_layers} blocks)"
-    keyframes = "keyframes_abs_pos_embedding"
-    owned = set(file_keys.values()) - (
-        {TRANSFORMER_PREFIX + keyframes} if not cfg.use_keyframes_abs_pos_embedding else set()
-    )
-    optional = {keyframes: torch.zeros(1, cfg.inner_dim)} if cfg.use_keyframes_abs_pos_embedding else None
+    kind = "audio-only" if not cfg.has_video else "audio-video" if cfg.has_audio else "video-only"
+    what = f"transformer ({kind}, {cfg.num_layers} blocks)"
+    # every transformer key in the file must be used, except by the audio-only model, which answers for its own
+    owned = set(keys.values()) & set(file_keys.values()) if audio_only else set(file_keys.values())
+    optional = None
+    if cfg.use_keyframes_abs_pos_embedding:
+        optional = {"keyframes_abs_pos_embedding": torch.zeros(1, cfg.inner_dim)}
+    else:
+        owned.discard(TRANSFORMER_PREFIX + "keyframes_abs_pos_embedding")
     return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep,
                       optional=optional)  # fmt: skip

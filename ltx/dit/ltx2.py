@@ -1,4 +1,4 @@
-"""The LTX-2 audio-video diffusion transformer (2.0, 2.3, 2.5) and its video-only variant.
+"""The LTX-2 audio-video diffusion transformer (2.0, 2.3, 2.5) and its video-only and audio-only variants.
 
 forward(video, audio) -> (video velocity, audio velocity), each (B, T, 128). Attribute names are the
 official ones, so `state_dict()` keys equal the checkpoint's keys under `model.diffusion_model.`.
@@ -102,24 +102,27 @@ class Block(nn.Module):
         self.eps = eps = cfg.norm_eps
         gated, rows = cfg.apply_gated_attention, cfg.adaln_rows
         vd, vh, vhd = cfg.inner_dim, cfg.num_attention_heads, cfg.attention_head_dim
-        self.attn1 = Attention(vd, None, vh, vhd, eps, gated)
-        self.attn2 = Attention(vd, cfg.cross_attention_dim, vh, vhd, eps, gated)
-        self.ff = FeedForward(vd, bias=cfg.ff_bias)
-        self.scale_shift_table = nn.Parameter(torch.empty(rows, vd))
-        self.prompt_scale_shift_table = nn.Parameter(torch.empty(2, vd)) if cfg.cross_attention_adaln else None
-        if not cfg.has_audio:
-            return
         ad, ah, ahd = cfg.audio_inner_dim, cfg.audio_num_attention_heads, cfg.audio_attention_head_dim
-        self.audio_attn1 = Attention(ad, None, ah, ahd, eps, gated)
-        self.audio_attn2 = Attention(ad, cfg.audio_cross_attention_dim, ah, ahd, eps, gated)
-        self.audio_ff = FeedForward(ad, bias=cfg.audio_ff_bias)
-        self.audio_scale_shift_table = nn.Parameter(torch.empty(rows, ad))
-        self.audio_prompt_scale_shift_table = nn.Parameter(torch.empty(2, ad)) if cfg.cross_attention_adaln else None
-        # Both directions use the audio head layout (32 x 64 at full size).
-        self.audio_to_video_attn = Attention(vd, ad, ah, ahd, eps, gated)  # Q video, K/V audio
-        self.video_to_audio_attn = Attention(ad, vd, ah, ahd, eps, gated)  # Q audio, K/V video
-        self.scale_shift_table_a2v_ca_audio = nn.Parameter(torch.empty(5, ad))
-        self.scale_shift_table_a2v_ca_video = nn.Parameter(torch.empty(5, vd))
+        if cfg.has_video:
+            self.attn1 = Attention(vd, None, vh, vhd, eps, gated)
+            self.attn2 = Attention(vd, cfg.cross_attention_dim, vh, vhd, eps, gated)
+            self.ff = FeedForward(vd, bias=cfg.ff_bias)
+            self.scale_shift_table = nn.Parameter(torch.empty(rows, vd))
+            self.prompt_scale_shift_table = nn.Parameter(torch.empty(2, vd)) if cfg.cross_attention_adaln else None
+        if cfg.has_audio:
+            self.audio_attn1 = Attention(ad, None, ah, ahd, eps, gated)
+            self.audio_attn2 = Attention(ad, cfg.audio_cross_attention_dim, ah, ahd, eps, gated)
+            self.audio_ff = FeedForward(ad, bias=cfg.audio_ff_bias)
+            self.audio_scale_shift_table = nn.Parameter(torch.empty(rows, ad))
+            self.audio_prompt_scale_shift_table = (
+                nn.Parameter(torch.empty(2, ad)) if cfg.cross_attention_adaln else None
+            )
+        if cfg.has_video and cfg.has_audio:
+            # Both directions use the audio head layout (32 x 64 at full size).
+            self.audio_to_video_attn = Attention(vd, ad, ah, ahd, eps, gated)  # Q video, K/V audio
+            self.video_to_audio_attn = Attention(ad, vd, ah, ahd, eps, gated)  # Q audio, K/V video
+            self.scale_shift_table_a2v_ca_audio = nn.Parameter(torch.empty(5, ad))
+            self.scale_shift_table_a2v_ca_video = nn.Parameter(torch.empty(5, vd))
 
     # -- one stream's sections -------------------------------------------------------------------
     def _self_attention(self, x, s: StreamArgs, *, table, attn: Attention, keep: tuple[bool, ...] | None):
@@ -240,19 +243,21 @@ class LTX2Transformer(nn.Module):
         rows, vd = cfg.adaln_rows, cfg.inner_dim
         prompt_adaln = cfg.cross_attention_adaln and cfg.use_prompt_adaln_single
         own_projection = not cfg.caption_proj_before_connector  # 2.0: the transformer projects the text
-        self.patchify_proj = nn.Linear(cfg.in_channels, vd)
-        self.keyframes_abs_pos_embedding = (
-            nn.Parameter(torch.empty(1, vd)) if cfg.use_keyframes_abs_pos_embedding else None
-        )
-        self.adaln_single = AdaLNSingle(vd, rows)
-        self.prompt_adaln_single = AdaLNSingle(vd, 2) if prompt_adaln else None
-        self.caption_projection = CaptionProjection(cfg.caption_channels, vd) if own_projection else None
-        self.scale_shift_table = nn.Parameter(torch.empty(2, vd))
-        self.norm_out = nn.LayerNorm(vd, elementwise_affine=False, eps=cfg.norm_eps)
-        self.proj_out = nn.Linear(vd, cfg.out_channels)
-        # AV cross-attention modulation of the video side: scale/shift (4 rows) and the a2v gate (1 row)
-        self.av_ca_video_scale_shift_adaln_single = AdaLNSingle(vd, 4) if cfg.has_audio else None
-        self.av_ca_a2v_gate_adaln_single = AdaLNSingle(vd, 1) if cfg.has_audio else None
+        av = cfg.has_video and cfg.has_audio
+        if cfg.has_video:
+            self.patchify_proj = nn.Linear(cfg.in_channels, vd)
+            self.keyframes_abs_pos_embedding = (
+                nn.Parameter(torch.empty(1, vd)) if cfg.use_keyframes_abs_pos_embedding else None
+            )
+            self.adaln_single = AdaLNSingle(vd, rows)
+            self.prompt_adaln_single = AdaLNSingle(vd, 2) if prompt_adaln else None
+            self.caption_projection = CaptionProjection(cfg.caption_channels, vd) if own_projection else None
+            self.scale_shift_table = nn.Parameter(torch.empty(2, vd))
+            self.norm_out = nn.LayerNorm(vd, elementwise_affine=False, eps=cfg.norm_eps)
+            self.proj_out = nn.Linear(vd, cfg.out_channels)
+            # AV cross-attention modulation of the video side: scale/shift (4 rows) and the a2v gate (1 row)
+            self.av_ca_video_scale_shift_adaln_single = AdaLNSingle(vd, 4) if av else None
+            self.av_ca_a2v_gate_adaln_single = AdaLNSingle(vd, 1) if av else None
         if cfg.has_audio:
             ad = cfg.audio_inner_dim
             self.audio_patchify_proj = nn.Linear(cfg.audio_in_channels, ad)
@@ -262,8 +267,8 @@ class LTX2Transformer(nn.Module):
             self.audio_scale_shift_table = nn.Parameter(torch.empty(2, ad))
             self.audio_norm_out = nn.LayerNorm(ad, elementwise_affine=False, eps=cfg.norm_eps)
             self.audio_proj_out = nn.Linear(ad, cfg.audio_out_channels)
-            self.av_ca_audio_scale_shift_adaln_single = AdaLNSingle(ad, 4)
-            self.av_ca_v2a_gate_adaln_single = AdaLNSingle(ad, 1)
+            self.av_ca_audio_scale_shift_adaln_single = AdaLNSingle(ad, 4) if av else None
+            self.av_ca_v2a_gate_adaln_single = AdaLNSingle(ad, 1) if av else None
         self.transformer_blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
 
     @property
@@ -340,7 +345,7 @@ class LTX2Transformer(nn.Module):
         cfg, dtype, b = self.cfg, s.latent.dtype, s.latent.shape[0]
         mult = cfg.timestep_scale_multiplier
         x = m.patchify_proj(s.latent)
-        if self.keyframes_abs_pos_embedding is not None and s.keyframes_mask is not None and m.name == "video":
+        if m.name == "video" and self.keyframes_abs_pos_embedding is not None and s.keyframes_mask is not None:
             marked = (s.keyframes_mask.reshape(b, -1, 1) > 0).to(x.dtype)  # single-pixel-frame tokens
             x = x + marked * self.keyframes_abs_pos_embedding.to(x.dtype)
 
@@ -391,7 +396,9 @@ class LTX2Transformer(nn.Module):
             raise ValueError("give at least one of video, audio")
         if audio is not None and not self.cfg.has_audio:
             raise ValueError("this is the video-only transformer: it has no audio stream")
-        vm = self._video()
+        if video is not None and not self.cfg.has_video:
+            raise ValueError("this is the audio-only transformer: it has no video stream (pass video=None)")
+        vm = self._video() if self.cfg.has_video else None
         am = self._audio() if self.cfg.has_audio else None
         if video is not None:
             self._check(video, vm)

@@ -72,6 +72,11 @@ def build(path, configurator, sd_ops, device: torch.device, dtype: torch.dtype, 
     extra = {"module_ops": tuple(module_ops)} if module_ops else {}
     model = builder(model_path=str(path), model_class_configurator=configurator, model_sd_ops=sd_ops, **extra)
     model = model.build(device=device, dtype=dtype).eval()
+    embedding = getattr(model, "keyframes_abs_pos_embedding", None)
+    if embedding is not None and embedding.is_meta:
+        # a 2.5 config that switches the keyframe vector on in a file without it: the official pipelines
+        # make it a zero vector (LTXModel.enable_keyframes_abs_pos_embedding) before the first forward
+        model.enable_keyframes_abs_pos_embedding()
     left = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
     if left:
         raise RuntimeError(f"ltx-core left {len(left)} tensors unloaded, e.g. {left[:5]}")
@@ -123,11 +128,14 @@ class OfficialTransformer:
         dtype: torch.dtype,
         has_audio: bool,
         av_modulation: str = "own-timesteps",
+        audio_only: bool = False,
     ):
         check_av_modulation(av_modulation)
         tmod = require("ltx_core.model.transformer")
         configurator = tmod.LTXModelConfigurator if has_audio else tmod.LTXVideoOnlyModelConfigurator
         sd_ops, module_ops = tmod.LTXV_MODEL_COMFY_RENAMING_MAP, ()
+        if audio_only:  # ltx-core >= 1.1: the audio stream alone, its keys picked from the audio-video file
+            configurator, sd_ops = tmod.LTXAudioOnlyModelConfigurator, tmod.LTXV_AUDIO_ONLY_MODEL_COMFY_RENAMING_MAP
         if at_least("1.1.0") and _has_fp8(path):
             # fp8-cast files through the official `fp8-cast` quantization policy, as ltx-pipelines chains it:
             # fp8 weights kept, upcast to the activation dtype in each forward
@@ -211,94 +219,7 @@ def official_positions(frames: int, height: int, width: int, fps: float, audio_t
     )
 
 
-class OfficialVideoVAE:
-    """The official VAE of a file: ltx-core's VideoEncoder/VideoDecoder (LTX-2, built by its
-    SingleGPUModelBuilder with its key filters) or ltx-video's CausalVideoAutoencoder (LTX-Video,
-    its from_pretrained), called the way each official pipeline calls it."""
-
-    def __init__(self, path: str | os.PathLike, family: str, device: torch.device, dtype: torch.dtype):
-        self.family, self.device, self.dtype = family, device, dtype
-        if family == "ltx2":
-            vae = require("ltx_core.model.video_vae")
-            self.encoder = build(path, vae.VideoEncoderConfigurator, vae.VAE_ENCODER_COMFY_KEYS_FILTER, device, dtype)
-            self.decoder = build(path, vae.VideoDecoderConfigurator, vae.VAE_DECODER_COMFY_KEYS_FILTER, device, dtype)
-        else:
-            cva = require("ltx_video.models.autoencoders.causal_video_autoencoder")
-            self.vae = cva.CausalVideoAutoencoder.from_pretrained(str(path), torch_dtype=dtype).to(device).eval()
-            self.encoder, self.decoder = self.vae.encoder, self.vae.decoder
-
-    def encode(self, video: torch.Tensor, seed: int) -> torch.Tensor:
-        with torch.no_grad():
-            if self.family == "ltx2":
-                return self.encoder(video)
-            torch.manual_seed(seed)  # ltx-video samples the posterior from the global generator
-            vae_encode = require("ltx_video.models.autoencoders.vae_encode").vae_encode
-            return vae_encode(video, self.vae, vae_per_channel_normalize=True)
-
-    def decode(self, latent: torch.Tensor, timestep, noise_scale, seed: int) -> torch.Tensor:
-        with torch.no_grad():
-            if self.family == "ltx2":  # its decoder adds the decode noise itself, at a fixed 0.025
-                if not torch.is_tensor(timestep):  # built as its decoder builds its default
-                    timestep = torch.full((latent.shape[0],), timestep, device=latent.device, dtype=latent.dtype)
-                generator = torch.Generator(latent.device).manual_seed(seed)
-                return self.decoder(latent, timestep=timestep.to(latent.device), generator=generator)
-            torch.manual_seed(seed)
-            t = None
-            if self.decoder.timestep_conditioning:  # as LTXVideoPipeline.__call__ does before decoding
-                b = latent.shape[0]
-                noise = torch.randn_like(latent)
-                t = torch.tensor(_as_list(timestep, b)).to(latent.device)
-                s = torch.tensor(_as_list(noise_scale, b)).to(latent.device)[:, None, None, None, None]
-                latent = latent * (1 - s) + noise * s
-            vae_decode = require("ltx_video.models.autoencoders.vae_encode").vae_decode
-            return vae_decode(latent, self.vae, is_video=True, vae_per_channel_normalize=True, timestep=t)
-
-    def tiled_decode(self, latent: torch.Tensor, tiling, seed: int) -> list[torch.Tensor]:
-        with torch.no_grad():
-            generator = torch.Generator(latent.device).manual_seed(seed)
-            return list(self.decoder.tiled_decode(latent, _official_tiling(tiling), generator=generator))
-
-    def tiled_encode(self, video: torch.Tensor, tiling) -> torch.Tensor:
-        with torch.no_grad():
-            return self.encoder.tiled_encode(video, _official_tiling(tiling))
-
-
-def _as_list(value, batch: int) -> list[float]:
-    if torch.is_tensor(value):
-        return [float(v) for v in value.reshape(-1).expand(batch)]
-    return [float(value)] * batch
-
-
-def _official_tiling(tiling):
-    t = require("ltx_core.model.video_vae.tiling")
-    return t.TilingConfig(
-        spatial_config=None if tiling.tile_px is None else t.SpatialTilingConfig(tiling.tile_px, tiling.overlap_px),
-        temporal_config=None
-        if tiling.tile_frames is None
-        else t.TemporalTilingConfig(tiling.tile_frames, tiling.overlap_frames),
-    )
-
-
-class OfficialUpsampler:
-    """ltx-core's LatentUpsampler (+ upsample_video) or ltx-video's (+ its multi-scale AdaIN)."""
-
-    def __init__(self, path: str | os.PathLike, family: str, device: torch.device, dtype: torch.dtype):
-        self.family = family
-        if family == "ltx2":
-            configurator = require("ltx_core.model.upsampler").LatentUpsamplerConfigurator
-            self.module = build(path, configurator, None, device, dtype)
-        else:
-            upsampler = require("ltx_video.models.autoencoders.latent_upsampler").LatentUpsampler
-            self.module = upsampler.from_pretrained(str(path)).to(device=device, dtype=dtype).eval()
-
-    def __call__(self, latent: torch.Tensor, vae: OfficialVideoVAE) -> torch.Tensor:
-        with torch.no_grad():
-            if self.family == "ltx2":
-                return require("ltx_core.model.upsampler.model").upsample_video(latent, vae.encoder, self.module)
-            enc = require("ltx_video.models.autoencoders.vae_encode")
-            pipe = require("ltx_video.pipelines.pipeline_ltx_video")
-            up = enc.normalize_latents(self.module(enc.un_normalize_latents(latent, vae.vae, True)), vae.vae, True)
-            return pipe.adain_filter_latent(up, latent, 1.0)
+# The official video VAE, upsamplers and duration head: ltx/parity/vae_oracle.py.
 
 
 def ensure_torchaudio() -> bool:
