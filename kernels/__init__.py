@@ -91,6 +91,18 @@ def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False)
     return qk_norm_rope_ref(x, weight, eps, cos, sin, split)
 
 
+def neighborhood_attention(q, k, v, kernel: tuple[int, int, int], scale: float | None = None) -> torch.Tensor:
+    """3-D neighbourhood attention over (B, T, H, W, heads, D) tensors (reference: ltx.nn.neighborhood)."""
+    if _cuda(q, k, v):
+        from ltx_kernels import triton_na
+
+        if triton_na.supported(q, k, v, kernel):
+            return triton_na.neighborhood_attention_triton(q, k, v, kernel, scale)
+    from ltx.nn.neighborhood import neighborhood_attention_ref
+
+    return neighborhood_attention_ref(q, k, v, kernel, scale)
+
+
 def fp8_linear(x, weight, weight_scale, input_scale, bias):
     """x @ (weight * weight_scale)^T + bias with e4m3 weights (see fp8_linear_ref)."""
     if _cuda(x, weight) and x.shape[-1] % 16 == 0 and weight.shape[0] % 16 == 0:
@@ -100,4 +112,4 @@ def fp8_linear(x, weight, weight_scale, input_scale, bias):
     return fp8_linear_ref(x, weight, weight_scale, input_scale, bias)
 
 
-__all__ = ["attention", "fp8_linear", "gated_residual", "qk_norm_rope", "rms_norm_modulate"]
+__all__ = ["attention", "fp8_linear", "gated_residual", "neighborhood_attention", "qk_norm_rope", "rms_norm_modulate"]

@@ -120,6 +120,31 @@ def quant_checks(device: str, exact_values: bool) -> list[dict]:
     return out
 
 
+def na_checks(device: str, dtype, cases, block=(8, 8)) -> list[dict]:
+    """3-D neighbourhood attention: (B, T, H, W, heads, D, window) against the PyTorch reference."""
+    from ltx_kernels.triton_na import neighborhood_attention_triton
+
+    from ltx.nn.neighborhood import neighborhood_attention_ref
+
+    out = []
+    for b, t, h, w, heads, d, window in cases:
+        g = torch.Generator(device).manual_seed(t * 7 + w)
+        q, k, v = (torch.randn(b, t, h, w, heads, d, generator=g, device=device).to(dtype) for _ in range(3))
+        got = neighborhood_attention_triton(q, k, v, window, block=block)
+        ref = neighborhood_attention_ref(q.double(), k.double(), v.double(), window)
+        low = neighborhood_attention_ref(q, k, v, window)
+        wrong = neighborhood_attention_triton(q, torch.roll(k, 1, dims=3), v, window, block=block)
+        name = f"neighborhood_attention {dtype} B{b} {t}x{h}x{w} H{heads} d{d} window {window}"
+        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
+    return out
+
+
+def na_cpu_checks() -> list[dict]:
+    """Small odd grids whose windows shift at every border, spanning several 4 x 8 query patches."""
+    cases = [(2, 3, 5, 7, 2, 16, (3, 3, 5)), (1, 4, 4, 10, 1, 32, (1, 3, 3))]
+    return na_checks("cpu", torch.float32, cases, (4, 8)) + na_checks("cpu", torch.float16, cases[:1], (4, 8))
+
+
 def cpu_checks() -> list[dict]:
     odd = [(2, 37, 53, 3, 64, None), (1, 70, 19, 2, 128, "text"), (2, 33, 33, 2, 64, "self"), (1, 5, 130, 1, 128, None)]
     small = {"BLOCK_M": 32, "BLOCK_N": 16}
@@ -133,5 +158,5 @@ def cpu_checks() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in cpu_checks() if "--cpu" in sys.argv else []:
+    for row in na_cpu_checks() if "--na" in sys.argv else cpu_checks() if "--cpu" in sys.argv else []:
         print(json.dumps(row))
