@@ -1,16 +1,19 @@
-"""The video VAE and latent upsamplers against ltx-core (LTX-2) and ltx-video (LTX-Video)."""
+"""The video VAE and latent upsamplers against ltx-core 1.2.0 (LTX-2, LTX-2.5 files) and ltx-video (LTX-Video)."""
 
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from util import failed_rows, rewrite
+from util import failed_rows, needs_oracle, rewrite
 
 from ltx import Checkpoint, CheckpointError
-from ltx.config import VAE_PRESETS, ConfigError, VideoVAEConfig
+from ltx.config import VAE_PRESETS, ConfigError, UpsamplerConfig, VideoVAEConfig
+from ltx.config.vae import LTX2_5_CONV_VAE, UPSAMPLER_PRESETS
 from ltx.parity.fixtures import TINY, UPSAMPLERS, write_tiny_upsampler
+from ltx.parity.oracle import at_least
 from ltx.parity.vae import upsampler_parity, vae_parity
+from ltx.parity.vae_fixtures import UPSCALERS_2_5, VAE_2_5, VAE_2_5_FILES, write_all_2_5
 from ltx.vae import (
     Tiling,
     VideoDecoder,
@@ -18,38 +21,54 @@ from ltx.vae import (
     adain,
     decode,
     from_uint8,
+    latent_frames,
     load_latent_upsampler,
     load_video_decoder,
     load_video_encoder,
     tiled_decode,
+    tiled_encode,
     to_uint8,
 )
+from ltx.vae.upsampler import LatentUpsampler
 
 pytest.importorskip("ltx_core", reason="the official ltx-core is the oracle")
 pytest.importorskip("ltx_video", reason="the official ltx-video is the oracle")
 
 VAE_FILES = [name for name, spec in TINY.items() if spec.vae is not None]
 MANIFESTS = Path(__file__).resolve().parent.parent / "weights" / "manifests"
+# ltx-core 1.2.0 pipelines' default decoder: channels-last, the same arithmetic in another layout (<= 1e-5).
+MEMORY_EFFICIENT = "decode_memory_efficient/out"
+needs_1_2 = needs_oracle("1.2.0")  # LTX-2.5 files and 1.2.0's tiling; LTX-2 / LTX-Video parity runs on 1.0.0 too
 
 
+@pytest.fixture(scope="module")
+def files_2_5(tmp_path_factory):
+    """name -> path of the tiny LTX-2.5 VAE and upscaler files (split layout)."""
+    return write_all_2_5(tmp_path_factory.mktemp("vae25"))
+
+
+@pytest.mark.oracle
 @pytest.mark.parametrize("name", VAE_FILES)
 def test_vae_fp32_bitwise(tiny, name):
     rows = vae_parity(tiny[name])
     assert not failed_rows(rows)
-    assert max(r.rel for r in rows) == 0.0
+    assert max(r.rel for r in rows if r.name != MEMORY_EFFICIENT) == 0.0
     cfg = TINY[name].vae
     names = {r.name for r in rows}
     assert {"encode/conv_in", "encode/out", "decode/conv_out.conv", "decode/out"} <= names
     assert ("decode_t_per_sample/out" in names) == cfg.timestep_conditioning
-    assert any(n.startswith("tiled_decode/chunk") for n in names) == (cfg.family == "ltx2")
+    tiled = {"tiled_decode/chunk0", "tiled_decode/chunk1", "decode_video/chunk1", "tiled_encode/out", MEMORY_EFFICIENT}
+    assert (tiled <= names) == (cfg.family == "ltx2" and at_least("1.2.0"))
 
 
+@pytest.mark.oracle
 def test_vae_bf16_within_twice_official_error(tiny):
     rows = vae_parity(tiny["ltx-video-0.9.1-tiny"], dtype=torch.bfloat16)
     assert not failed_rows(rows)
     assert all(r.ref_rel > 0 for r in rows)
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("name", list(UPSAMPLERS))
 def test_upsamplers_fp32_bitwise(tiny, tmp_path, name):
     path = write_tiny_upsampler(name, tmp_path / f"{name}.safetensors")
@@ -57,6 +76,7 @@ def test_upsamplers_fp32_bitwise(tiny, tmp_path, name):
     assert not failed_rows(rows) and max(r.rel for r in rows) == 0.0
 
 
+@pytest.mark.oracle
 def test_a_wrong_decoder_weight_fails_exactly_downstream(tiny):
     def edit(encoder, decoder):
         decoder.up_blocks[4].res_blocks[0].conv2.conv.bias.data[0] += 1e-3
@@ -70,12 +90,114 @@ def test_a_wrong_decoder_weight_fails_exactly_downstream(tiny):
     assert any(n.startswith("tiled_decode/") for n in failed)
 
 
+@pytest.mark.oracle
 def test_a_wrong_encoder_weight_fails(tiny):
     def edit(encoder, decoder):
         encoder.per_channel_statistics.get_buffer("std-of-means")[3] *= 1.001
 
     failed = failed_rows(vae_parity(tiny["ltx-video-0.9.0-tiny"], edit_ours=edit))
     assert failed == {"encode/out"}  # only the final normalisation reads the statistics
+
+
+@pytest.mark.oracle
+@needs_1_2
+def test_2_5_conv_vae_with_attention_fp32_bitwise(files_2_5):
+    """Bare keys, attn blocks in both halves, 16x16x4 compression from the block list."""
+    rows = vae_parity(files_2_5["ltx-2.5-conv-vae-tiny"])
+    assert not failed_rows(rows) and max(r.rel for r in rows if r.name != MEMORY_EFFICIENT) == 0.0
+    names = {r.name for r in rows}
+    attn = [i for i, (n, _) in enumerate(VAE_2_5.encoder_blocks) if n == "attn"]
+    assert {f"encode/down_blocks.{i}" for i in attn} <= names
+    attn = [i for i, (n, _) in enumerate(reversed(VAE_2_5.decoder_blocks)) if n == "attn"]
+    assert {f"decode/up_blocks.{i}" for i in attn} | {"tiled_decode/chunk1", "tiled_encode/out"} <= names
+    assert (VAE_2_5.time_scale, VAE_2_5.space_scale, VAE_2_5.decoder_width) == (4, 16, 64)
+
+
+@pytest.mark.oracle
+@needs_1_2
+def test_2_5_conv_vae_bf16_within_twice_official_error(files_2_5):
+    """Attention in bf16 too; the official side runs the decoder's scalar multiplier in bf16, as from a shipped file."""
+    rows = vae_parity(files_2_5["ltx-2.5-conv-vae-tiny"], dtype=torch.bfloat16)
+    assert not failed_rows(rows) and all(r.ref_rel > 0 for r in rows)
+
+
+@pytest.mark.oracle
+@needs_1_2
+def test_diffusion_vae_file_encoder_fp32_bitwise_and_decoder_refused(files_2_5):
+    path = files_2_5["ltx-2.5-diffusion-vae-encoder-tiny"]
+    rows = vae_parity(path)  # the encoder, from the nested `vae.encoder` config
+    assert not failed_rows(rows) and max(r.rel for r in rows) == 0.0
+    assert {r.name.split("/")[0] for r in rows} == {"encode", "tiled_encode"}
+    with pytest.raises(CheckpointError, match="diffusion model .*load_diffusion_decoder"):
+        load_video_decoder(path)
+    with pytest.raises(ConfigError, match="diffusion model"):
+        VideoDecoder(VAE_2_5_FILES["ltx-2.5-diffusion-vae-encoder-tiny"])
+
+
+@pytest.mark.oracle
+@needs_1_2
+def test_2_5_vae_file_loads_with_or_without_the_vae_prefix(files_2_5, tmp_path):
+    bare = files_2_5["ltx-2.5-conv-vae-tiny"]
+    prefix = lambda t: t.update({f"vae.{k}": t.pop(k) for k in list(t)})  # noqa: E731
+    prefixed = rewrite(bare, tmp_path / "prefixed.safetensors", prefix)
+    assert "vae.encoder.conv_in.conv.weight" in Checkpoint(prefixed).tensors
+    for load in (load_video_encoder, load_video_decoder):
+        a, b = load(bare).state_dict(), load(prefixed).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    extra = rewrite(bare, tmp_path / "extra.safetensors", lambda t: t.update({"decoder.stray": torch.zeros(1)}))
+    with pytest.raises(CheckpointError, match="1 unexpected: decoder.stray"):
+        load_video_decoder(extra)
+
+
+@pytest.mark.oracle
+@needs_1_2
+@pytest.mark.parametrize("name", list(UPSCALERS_2_5))
+def test_2_5_upscalers_fp32_bitwise(files_2_5, name):
+    spec = UPSCALERS_2_5[name]
+    rows = upsampler_parity(files_2_5[name], files_2_5[spec.vae])  # un-normalised with that file's statistics
+    assert not failed_rows(rows) and max(r.rel for r in rows) == 0.0
+    out = next(r for r in rows if r.name == "upsample/out")
+    frames = 3  # the parity latent's
+    expected = (2, 128, 2 * frames - 1, 4, 6) if spec.config.temporal_upsample else (2, 128, frames, 8, 12)
+    assert out.shape == expected
+
+
+@pytest.mark.oracle
+@needs_1_2
+def test_a_wrong_attention_weight_fails_exactly_downstream(files_2_5):
+    blocks = list(reversed(VAE_2_5.decoder_blocks))
+    i = next(k for k, (n, _) in enumerate(blocks) if n == "attn")
+
+    def edit(encoder, decoder):
+        decoder.up_blocks[i].proj.bias.data[0] += 1e-3
+
+    failed = failed_rows(vae_parity(files_2_5["ltx-2.5-conv-vae-tiny"], edit_ours=edit))
+    assert not any(n.startswith(("encode/", "tiled_encode/")) for n in failed)
+    for case in ("decode", "decode_t_per_sample"):
+        assert {f"{case}/up_blocks.{k}" for k in range(i)}.isdisjoint(failed)
+        assert {f"{case}/up_blocks.{k}" for k in range(i, len(blocks))} | {f"{case}/out"} <= failed
+
+
+def test_full_size_2_5_files_match_official_manifests():
+    """The 2.5 conv VAE (bare keys; LTX-2's layout assumed) and both upscalers (assumed configs)."""
+    manifest = json.loads((MANIFESTS / "ltx-2.5-conv.vae.json").read_text())
+    assert manifest["config"]["vae"] == LTX2_5_CONV_VAE.to_metadata()
+    with torch.device("meta"):
+        halves = {"encoder": VideoEncoder(LTX2_5_CONV_VAE), "decoder": VideoDecoder(LTX2_5_CONV_VAE)}
+    ours = {
+        name if name.startswith("per_channel_statistics.") else f"{part}.{name}": list(t.shape)
+        for part, module in halves.items()
+        for name, t in module.state_dict().items()
+    }
+    assert ours == {k: v[0] for k, v in manifest["tensors"].items()}
+    for name, cfg in UPSAMPLER_PRESETS.items():
+        manifest = json.loads((MANIFESTS / f"{name}.upsampler.json").read_text())
+        assert UpsamplerConfig.from_metadata(manifest["config"]) == cfg
+        with torch.device("meta"):
+            module = LatentUpsampler(cfg)
+        expected = {k: v[0] for k, v in manifest["tensors"].items()}
+        assert {k: list(t.shape) for k, t in module.state_dict().items()} == expected
+        assert sum(p.numel() for p in module.parameters()) == manifest["parameters"]
 
 
 @pytest.mark.parametrize("preset", list(VAE_PRESETS))
@@ -146,12 +268,20 @@ def test_config_defaults_differ_by_family():
         "group_norm",
         "per_channel",
     )
-    with pytest.raises(ConfigError, match="unsupported decoder block 'attn_res_x'"):
+    with pytest.raises(ConfigError, match="block 'attn_res_x' cannot be built: ltx-core"):
         VideoVAEConfig.from_metadata({**section, "decoder_blocks": [["attn_res_x", {"num_layers": 1}]]}, "ltx2")
+    with pytest.raises(ConfigError, match="'attn' blocks exist only in ltx-core"):
+        VideoVAEConfig.from_metadata({**section, "decoder_blocks": [["attn", {}]]}, "ltxv")
+    with pytest.raises(ConfigError, match="unsupported encoder block 'attn_x'"):
+        VideoVAEConfig.from_metadata({**section, "encoder_blocks": [["attn_x", {}]]}, "ltx2")
+    mismatch = {**section, "encoder_blocks": [["compress_all_res", {}]], "decoder_blocks": [["compress_space", {}]]}
+    with pytest.raises(ConfigError, match=r"by \(2, 8\) but the decoder expands by \(1, 8\)"):
+        VideoVAEConfig.from_metadata(mismatch, "ltx2")
     with pytest.raises(ConfigError, match="only 3-D"):
         VideoVAEConfig.from_metadata({**section, "dims": 2}, "ltx2")
 
 
+@pytest.mark.oracle
 def test_upsampler_file_errors(tiny, tmp_path):
     path = write_tiny_upsampler("ltx-2-upsampler-x1.5-tiny", tmp_path / "up.safetensors")
     stripped = rewrite(path, tmp_path / "nokernel.safetensors", lambda t: t.pop("upsampler.blur_down.kernel"))
@@ -206,6 +336,34 @@ def test_tiled_decode_yields_chunks_that_make_the_whole(tc_vae):
     torch.testing.assert_close(one_tile, plain)
 
 
+@pytest.mark.oracle
+@needs_1_2
+def test_scale_factors_come_from_the_blocks(files_2_5):
+    """A 16x16x4 VAE: 1 + 4k frames, sides in multiples of 16, and tiles in those units."""
+    path = files_2_5["ltx-2.5-conv-vae-tiny"]
+    encoder, decoder = load_video_encoder(path), load_video_decoder(path)
+    with pytest.raises(ValueError, match=r"6 frames: the VAE needs 1 \+ 4k frames \(e.g. 5 or 9\)"):
+        encoder(torch.zeros(1, 3, 6, 32, 32))
+    with pytest.raises(ValueError, match="multiples of 16"):
+        encoder(torch.zeros(1, 3, 5, 24, 32))
+    assert encoder(torch.rand(1, 3, 9, 16, 32) * 2 - 1).shape == (1, 128, latent_frames(9, 4), 1, 2)
+    latent = torch.randn(1, 128, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    assert decoder(latent, generator=torch.Generator().manual_seed(0)).shape == (1, 3, 9, 32, 32)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        list(tiled_decode(decoder, latent, Tiling(tile_px=40, overlap_px=16, tile_frames=None)))
+    with pytest.raises(ValueError, match="tiled encode needs an overlap of at least 16 frames, got 8"):
+        tiled_encode(encoder, torch.zeros(1, 3, 25, 32, 32), Tiling(tile_frames=16, overlap_frames=8, tile_px=None))
+
+
+def test_tiling_defaults_follow_ltx_core_1_2():
+    assert Tiling() == Tiling(tile_px=768, overlap_px=64, tile_frames=80, overlap_frames=24)
+    with pytest.raises(ValueError, match="below the tile size"):
+        Tiling(tile_px=64, overlap_px=64)
+    with pytest.raises(ValueError, match="tiled encode needs an overlap of at least 64 px, got 32"):
+        Tiling(tile_px=96, overlap_px=32).check(8, 32, encode=True)
+    Tiling(tile_px=96, overlap_px=32).check(8, 32)  # enough to decode
+
+
 def test_uint8_round_trip():
     frames = torch.randint(0, 256, (2, 9, 32, 32, 3), dtype=torch.uint8)
     video = from_uint8(frames)
@@ -213,6 +371,7 @@ def test_uint8_round_trip():
     assert torch.equal(to_uint8(video), frames) or (to_uint8(video).int() - frames.int()).abs().max() <= 1
 
 
+@pytest.mark.oracle
 def test_adain_matches_official_formula():
     pipe = pytest.importorskip("ltx_video.pipelines.pipeline_ltx_video")
     g = torch.Generator().manual_seed(0)

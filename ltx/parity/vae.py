@@ -4,7 +4,9 @@ The same file is loaded by our loader and the official one (ltx-core for LTX-2 f
 for LTX-Video files); both run the same inputs and every stage's output is compared: conv_in, each
 down/up block, conv_out and the result, for the encoder, the decoder (timestep-conditioned decoders
 with their default and with per-sample timesteps; noise comes from the same seed, drawn in the
-official order), ltx-core's tiled decode (each yielded chunk) and tiled encode, and the upsamplers.
+official order), ltx-core 1.2.0's tiled decode (each yielded chunk, also as its decode_video frames)
+and tiled encode, its pipelines' memory-efficient decoder (channels-last: within 1e-5, not bitwise,
+as the same arithmetic in another memory layout rounds differently), and the upsamplers.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from contextlib import contextmanager
 import torch
 
 from ltx.checkpoint import Checkpoint
+from ltx.config.vae import CONV_VAE
 from ltx.parity.compare import Row, compare_exact, compare_lowp
 from ltx.parity.hooks import capture
-from ltx.parity.oracle import OfficialUpsampler, OfficialVideoVAE
+from ltx.parity.oracle import at_least
+from ltx.parity.vae_oracle import OfficialUpsampler, OfficialVideoVAE
 from ltx.vae import (
     Tiling,
+    decode_frames,
     load_latent_upsampler,
     load_video_decoder,
     load_video_encoder,
@@ -31,12 +36,35 @@ from ltx.vae import (
 )
 from ltx.vae.upsampler import adain
 
-# Small but real shapes: 17 frames of 64 x 96 <-> 3 x 2 x 3 latents, batch 2.
-VIDEO_SHAPE = (2, 3, 17, 64, 96)
-TILED_DECODE_LATENT = (1, 128, 5, 4, 3)
-TILED_DECODE = Tiling(tile_px=64, overlap_px=32, tile_frames=16, overlap_frames=8)
-TILED_ENCODE_VIDEO = (1, 3, 33, 128, 96)
-TILED_ENCODE = Tiling(tile_px=96, overlap_px=64, tile_frames=24, overlap_frames=16)
+# Small but real shapes, in latent cells (a 32x32x8 VAE's pixels: 17 frames of 64 x 96 <-> 3 x 2 x 3
+# latents), batch 2. Tiled decode: 4 x 3 x 2 latents in tiles of 3 frames / 2 cells overlapping by 1,
+# whose ramps sum to one (no division). Tiled encode: 5 x 2 x 2 latents in time tiles overlapping by
+# the least the encoder allows (16 frames), whose ramps do not (divided by the summed weights).
+LATENT = (3, 2, 3)
+TILED_DECODE_LATENT = (4, 3, 2)  # batch 1: decode_video returns sample 0
+
+
+def decode_tiling(cfg) -> Tiling:
+    t, s = cfg.time_scale, cfg.space_scale
+    return Tiling(tile_frames=3 * t, overlap_frames=t, tile_px=2 * s, overlap_px=s)
+
+
+def encode_tiling(cfg) -> Tiling:
+    overlap = -(-16 // cfg.time_scale) * cfg.time_scale
+    return Tiling(tile_frames=overlap + cfg.time_scale, overlap_frames=overlap, tile_px=None)
+
+
+def vae_inputs(cfg, seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    t, s, n = cfg.time_scale, cfg.space_scale, cfg.latent_channels
+    f, h, w = LATENT
+    clip_frames = encode_tiling(cfg).overlap_frames // t + 3  # three temporal tiles
+    return {
+        "video": torch.rand(2, 3, (f - 1) * t + 1, h * s, w * s, generator=g) * 2 - 1,
+        "latent": torch.randn(2, n, f, h, w, generator=g),
+        "big_latent": torch.randn(1, n, *TILED_DECODE_LATENT, generator=g),
+        "clip": torch.rand(1, 3, (clip_frames - 1) * t + 1, 2 * s, 2 * s, generator=g) * 2 - 1,
+    }
 
 
 def _stages(module: torch.nn.Module, blocks: str) -> list[str]:
@@ -48,9 +76,11 @@ class OursVAE:
 
     def __init__(self, path, device: torch.device, dtype: torch.dtype, edit: Callable | None = None):
         ckpt = Checkpoint(path)
-        self.family = vae_config(ckpt).family
+        cfg = vae_config(ckpt)
+        self.family = cfg.family
         self.encoder = load_video_encoder(ckpt, device=device, dtype=dtype)
-        self.decoder = load_video_decoder(ckpt, device=device, dtype=dtype)
+        if cfg.class_name == CONV_VAE:
+            self.decoder = load_video_decoder(ckpt, device=device, dtype=dtype)
         if edit is not None:
             edit(self.encoder, self.decoder)
 
@@ -63,6 +93,12 @@ class OursVAE:
     def tiled_decode(self, latent, tiling, seed):
         return list(tiled_decode(self.decoder, latent, tiling, generator=_gen(seed, latent.device)))
 
+    def decode_memory_efficient(self, latent, seed):  # one path: the same arithmetic as `decode`
+        return self.decode(latent, 0.05, 0.025, seed)
+
+    def decode_video(self, latent, tiling, seed):
+        return [c[0] for c in decode_frames(self.decoder, latent, tiling, generator=_gen(seed, latent.device))]
+
     def tiled_encode(self, video, tiling):
         return tiled_encode(self.encoder, video, tiling)
 
@@ -71,22 +107,17 @@ def _gen(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device).manual_seed(seed)
 
 
-def vae_inputs(latent_channels: int, seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    b, _, f, h, w = VIDEO_SHAPE
-    return {
-        "video": torch.rand(VIDEO_SHAPE, generator=g) * 2 - 1,
-        "latent": torch.randn(b, latent_channels, (f - 1) // 8 + 1, h // 32, w // 32, generator=g),
-        "big_latent": torch.randn(TILED_DECODE_LATENT, generator=g),
-        "clip": torch.rand(TILED_ENCODE_VIDEO, generator=g) * 2 - 1,
-    }
-
-
 def run_vae(vae, cfg, inputs: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     """Every stage's output of every pass, on the CPU in float32."""
     out: dict[str, torch.Tensor] = {}
     video, latent = inputs["video"], inputs["latent"]
     out |= capture(vae.encoder, _stages(vae.encoder, "down_blocks"), lambda: vae.encode(video, seed), "encode")
+    tiled = cfg.family == "ltx2" and at_least("1.2.0")  # tiling exists in ltx-core only; 1.0.0 tiled differently
+    if tiled:
+        with torch.no_grad():
+            out["tiled_encode/out"] = vae.tiled_encode(inputs["clip"], encode_tiling(cfg)).float().cpu()
+    if cfg.class_name != CONV_VAE:  # the decoder is a diffusion model (ltx.vae.diffusion)
+        return out
     cases = {"decode": (0.05, 0.025)}
     if cfg.timestep_conditioning:  # ltx-core fixes the decode noise at 0.025; ltx-video takes it per sample
         b = latent.shape[0]
@@ -95,11 +126,14 @@ def run_vae(vae, cfg, inputs: dict[str, torch.Tensor], seed: int) -> dict[str, t
     stages = _stages(vae.decoder, "up_blocks")
     for name, (t, s) in cases.items():
         out |= capture(vae.decoder, stages, lambda t=t, s=s: vae.decode(latent, t, s, seed), name)
-    if cfg.family == "ltx2":  # tiling exists in ltx-core only
+    if tiled:
         with torch.no_grad():
-            chunks = vae.tiled_decode(inputs["big_latent"], TILED_DECODE, seed)
+            out["decode_memory_efficient/out"] = vae.decode_memory_efficient(latent, seed).float().cpu()
+            tiling = decode_tiling(cfg)
+            chunks = vae.tiled_decode(inputs["big_latent"], tiling, seed)
             out |= {f"tiled_decode/chunk{i}": c.float().cpu() for i, c in enumerate(chunks)}
-            out["tiled_encode/out"] = vae.tiled_encode(inputs["clip"], TILED_ENCODE).float().cpu()
+            frames = vae.decode_video(inputs["big_latent"], tiling, seed)
+            out |= {f"decode_video/chunk{i}": c.float().cpu() for i, c in enumerate(frames)}
     return out
 
 
@@ -117,15 +151,16 @@ def vae_parity(
     device = torch.device(device)
     cfg = vae_config(Checkpoint(path))
     group = group or os.path.basename(str(path))
-    inputs = vae_inputs(cfg.latent_channels, seed)
+    inputs = vae_inputs(cfg, seed)
     lowp = {k: v.to(device, dtype) for k, v in inputs.items()}
-    ref = run_vae(OfficialVideoVAE(path, cfg.family, device, dtype), cfg, lowp, seed)
+    conv = cfg.class_name == CONV_VAE
+    ref = run_vae(OfficialVideoVAE(path, cfg.family, device, dtype, decoder=conv), cfg, lowp, seed)
     got = run_vae(OursVAE(path, device, dtype, edit_ours), cfg, lowp, seed)
     if dtype == torch.float32:
         return compare_exact(group, got, ref)
     rounded = {k: v.float() for k, v in lowp.items()}
     with noise_drawn_in(dtype):
-        ref32 = run_vae(OfficialVideoVAE(path, cfg.family, device, torch.float32), cfg, rounded, seed)
+        ref32 = run_vae(OfficialVideoVAE(path, cfg.family, device, torch.float32, decoder=conv), cfg, rounded, seed)
     return compare_lowp(group, got, ref, ref32)
 
 
@@ -164,6 +199,7 @@ def upsampler_parity(
     (whose family decides the oracle: ltx-core, or ltx-video with its multi-scale AdaIN)."""
     device = torch.device(device)
     family = vae_config(Checkpoint(vae_path)).family
+    conv = vae_config(Checkpoint(vae_path)).class_name == CONV_VAE
     group = group or os.path.basename(str(path))
     ours = load_latent_upsampler(path, device=device, dtype=dtype)
     stats = load_video_encoder(vae_path, device=device, dtype=dtype).per_channel_statistics
@@ -174,7 +210,7 @@ def upsampler_parity(
     def official(run_dtype: torch.dtype) -> dict[str, torch.Tensor]:
         up, vae = (
             OfficialUpsampler(path, family, device, run_dtype),
-            OfficialVideoVAE(vae_path, family, device, run_dtype),
+            OfficialVideoVAE(vae_path, family, device, run_dtype, decoder=conv and family == "ltxv"),
         )
         x = latent.to(device, dtype).to(run_dtype)
         return capture(up.module, stages, lambda: up(x, vae), "upsample")
@@ -188,3 +224,31 @@ def upsampler_parity(
     if dtype == torch.float32:
         return compare_exact(group, got, official(dtype))
     return compare_lowp(group, got, official(dtype), official(torch.float32))
+
+
+def builtin_2_5_jobs(folder, parts: set[str], common: dict) -> list[tuple[str, Callable]]:
+    """`ltx parity` jobs for the built-in tiny LTX-2.5 files of this area: the split conv VAE and the
+    encoder of a diffusion VAE file ("vae"), both 2.5 upscalers ("upsampler"), the duration head
+    ("duration")."""
+    from pathlib import Path
+
+    from ltx.parity.duration import duration_parity, write_tiny_duration_head
+    from ltx.parity.vae_fixtures import UPSCALERS_2_5, VAE_2_5_FILES, write_tiny_upscaler_2_5, write_tiny_vae_2_5
+
+    folder, jobs = Path(folder), []
+    files = {}
+    if parts & {"vae", "upsampler"}:
+        for name in VAE_2_5_FILES:
+            files[name] = p = write_tiny_vae_2_5(name, folder / f"{name}.safetensors")
+            print(f"built-in VAE file {name}: LTX-2.5 split layout (bare keys), {VAE_2_5_FILES[name].class_name}")
+            if "vae" in parts:
+                jobs.append((name, lambda g, p=p: vae_parity(p, **common, group=g)))
+    for name, spec in UPSCALERS_2_5.items() if "upsampler" in parts else ():
+        p = write_tiny_upscaler_2_5(name, folder / f"{name}.safetensors")
+        print(f"built-in upscaler {name}: {spec.description}")
+        jobs.append((name, lambda g, p=p, v=files[spec.vae]: upsampler_parity(p, v, **common, group=g)))
+    if "duration" in parts:
+        p = write_tiny_duration_head(folder / "ltx-2.5-duration-head-tiny.safetensors")
+        print("built-in duration head ltx-2.5-duration-head-tiny: two pooling queries, batch 2 vs one prompt at a time")
+        jobs.append(("ltx-2.5-duration-head-tiny", lambda g: duration_parity(p, **common, group=g)))
+    return jobs

@@ -1,11 +1,14 @@
 """The VAE's blocks: residual blocks (optionally timestep-modulated, with spatial noise injection),
-groups of them, and the space<->depth resamplers with their channel-averaged / tiled residuals."""
+groups of them, per-frame spatial attention, and the space<->depth resamplers with their
+channel-averaged / tiled residuals."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from ltx.nn.adaln import TimestepEmbedding
@@ -83,6 +86,38 @@ class ResGroup(nn.Module):
         for block in self.res_blocks:
             x = block(x, causal, t_emb, generator)
         return x
+
+
+class AttnBlock(nn.Module):
+    """`attn`: x + proj(attention(q, k, v)) over the H*W positions of each frame on its own (frames
+    never see each other), one head as wide as the channels. q, k, v come from one 1x1 conv of
+    the channel-RMS-normalised input, normalize(x) * sqrt(C) * gamma."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = ChannelRMSNorm(channels)
+        self.to_qkv = nn.Conv2d(channels, 3 * channels, kernel_size=1)
+        self.proj = nn.Conv2d(channels, channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:  # causal: same call as the convs
+        frames = rearrange(x, "b c t h w -> (b t) c h w")
+        qkv = rearrange(self.to_qkv(self.norm(frames)), "n c h w -> n (h w) c")
+        q, k, v = (t.unsqueeze(1) for t in qkv.chunk(3, dim=-1))  # (n, 1 head, h*w, c)
+        out = F.scaled_dot_product_attention(q, k, v).squeeze(1)
+        out = self.proj(rearrange(out, "n (h w) c -> n c h w", h=x.shape[3]))
+        return x + rearrange(out, "(b t) c h w -> b c t h w", b=x.shape[0])
+
+
+class ChannelRMSNorm(nn.Module):
+    """x / ||x|| over channels, times sqrt(C) * gamma: an RMSNorm of (N, C, H, W) maps."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.scale = channels**0.5
+        self.gamma = nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) * (self.scale * self.gamma)
 
 
 class SpaceToDepthDown(nn.Module):

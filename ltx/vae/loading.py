@@ -1,7 +1,10 @@
-"""Loading the video VAE from a single-file checkpoint and latent upsamplers from their own files.
+"""Loading the video VAE from a checkpoint and latent upsamplers from their own files.
 
 Single file: `vae.encoder.*`, `vae.decoder.*`, `vae.per_channel_statistics.*` (one copy, given to
 both halves), and for LTX-Video files with use_quant_conv `vae.quant_conv.*` / `vae.post_quant_conv.*`.
+The LTX-2.5 VAE files hold the same keys without the `vae.` prefix. `config["vae"]["_class_name"]`
+tells the convolutional VAE (CausalVideoAutoencoder) from the 2.5 one whose decoder is a diffusion
+model (CausalDiffusionVAE: its convolutional encoder loads here, its decoder in ltx.vae.diffusion).
 Strict as the transformer loader: one error lists every missing, unexpected or mis-shaped key.
 """
 
@@ -13,11 +16,26 @@ import torch
 
 from ltx.checkpoint import Checkpoint, CheckpointError, load_state
 from ltx.config import UpsamplerConfig, VideoVAEConfig
+from ltx.config.vae import CONV_VAE, DIFFUSION_VAE
 from ltx.vae.upsampler import LatentUpsampler
 from ltx.vae.video import VideoDecoder, VideoEncoder
 
 # Statistics the files carry but no official code reads.
-_UNUSED_STATISTICS = ("vae.per_channel_statistics.channel", "vae.per_channel_statistics.mean-of-stds")
+_UNUSED_STATISTICS = ("per_channel_statistics.channel", "per_channel_statistics.mean-of-stds")
+_BARE = ("encoder.", "decoder.", "per_channel_statistics.")  # an LTX-2.5 VAE file's own keys
+
+
+def vae_prefix(ckpt: Checkpoint) -> str:
+    """'vae.' for a single file, '' for a VAE file with bare `encoder.*` / `decoder.*` keys."""
+    keys = [k for k in ckpt.tensors if k.startswith(("vae.", *_BARE))]
+    if any(k.startswith("vae.") for k in keys):
+        return "vae."
+    if keys:
+        return ""
+    held = ", ".join(sorted(ckpt.components)) or "no tensors"
+    raise CheckpointError(
+        f"{ckpt.path}: holds no video VAE (no keys under 'vae.', 'encoder.' or 'decoder.'); it holds: {held}"
+    )
 
 
 def vae_family(ckpt: Checkpoint) -> str:
@@ -26,6 +44,12 @@ def vae_family(ckpt: Checkpoint) -> str:
     transformer_class = ckpt.config.get("transformer", {}).get("_class_name")
     if version.startswith("2") or {"audio_vae", "vocoder", "text_connectors"} & set(ckpt.components):
         return "ltx2"
+    section = ckpt.config.get("vae", {})
+    if vae_prefix(ckpt) == "" or section.get("_class_name", CONV_VAE) != CONV_VAE:
+        return "ltx2"  # only LTX-2.5 files have a VAE of their own or a diffusion decoder
+    blocks = [b[0] for key in ("encoder_blocks", "decoder_blocks") for b in section.get(key) or ()]
+    if "attn" in blocks:
+        return "ltx2"  # per-frame attention blocks exist in ltx-core only
     if version.startswith("0.") or transformer_class == "Transformer3DModel":
         return "ltxv"
     raise CheckpointError(
@@ -35,9 +59,7 @@ def vae_family(ckpt: Checkpoint) -> str:
 
 
 def vae_config(ckpt: Checkpoint, family: str | None = None) -> VideoVAEConfig:
-    if "video_vae" not in ckpt.components:
-        held = ", ".join(sorted(ckpt.components)) or "no tensors"
-        raise CheckpointError(f"{ckpt.path}: holds no video VAE (no keys under 'vae.'); it holds: {held}")
+    vae_prefix(ckpt)  # raises for a file without a VAE
     section = ckpt.config.get("vae")
     if section is None:
         raise CheckpointError(
@@ -46,27 +68,31 @@ def vae_config(ckpt: Checkpoint, family: str | None = None) -> VideoVAEConfig:
     return VideoVAEConfig.from_metadata(section, family or vae_family(ckpt))
 
 
-def _file_key(part: str, name: str) -> str:
-    """Our parameter name in `part` -> its key in the single file."""
-    if name.startswith("per_channel_statistics."):
-        return "vae." + name
-    if name in ("quant_conv.weight", "quant_conv.bias", "post_quant_conv.weight", "post_quant_conv.bias"):
-        return "vae." + name
-    return f"vae.{part}.{name}"
+def _file_key(prefix: str, part: str, name: str) -> str:
+    """Our parameter name in `part` -> its key in the file."""
+    if name.startswith("per_channel_statistics.") or name.split(".")[0] in ("quant_conv", "post_quant_conv"):
+        return prefix + name
+    return f"{prefix}{part}.{name}"
 
 
 def _load_half(cls, part: str, path, device, dtype, family, config):
     ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    prefix = vae_prefix(ckpt)
     cfg = config or vae_config(ckpt, family)
+    if part == "decoder" and cfg.class_name == DIFFUSION_VAE:
+        raise CheckpointError(
+            f"{ckpt.path}: its video decoder is a diffusion model (config vae._class_name {DIFFUSION_VAE!r}), not the "
+            "convolutional one: load it with ltx.vae.diffusion_loading.load_diffusion_decoder (the encoder loads here)"
+        )
     with torch.device("meta"):
         module = cls(cfg)
-    names = module.state_dict().keys()
-    keys = {name: _file_key(part, name) for name in names}
-    quant = "vae.quant_conv." if part == "encoder" else "vae.post_quant_conv."
+    keys = {name: _file_key(prefix, part, name) for name in module.state_dict()}
+    quant = "quant_conv." if part == "encoder" else "post_quant_conv."
     owned = {
         k
-        for k in ckpt.components.get("video_vae", [])
-        if k.startswith((f"vae.{part}.", "vae.per_channel_statistics.", quant)) and not k.startswith(_UNUSED_STATISTICS)
+        for k in ckpt.tensors
+        if k.startswith(tuple(prefix + p for p in (f"{part}.", "per_channel_statistics.", quant)))
+        and not k.startswith(tuple(prefix + u for u in _UNUSED_STATISTICS))
     }
     return load_state(module, ckpt, keys, owned, device=device, dtype=dtype, what=f"video VAE {part}")
 

@@ -1,58 +1,72 @@
-"""Tiled encode and decode with overlap blending, as ltx-core does it (REFERENCE.md §3).
+"""Tiled encode and decode with overlap blending, as ltx-core 1.2.0 does it.
 
-Decode: the latent is cut into spatial tiles (size scaled so tiles keep the frame's aspect) and
-temporal tiles that start one latent frame early (the causal decoder's first output frame stands
-for one pixel frame); each decoded tile is weighted by a separable trapezoid (linear ramps over the
-overlaps) and the sum is divided by the summed weights. Temporal tiles are decoded in order and
-finished frames are yielded as soon as no later tile overlaps them, so memory is bounded by one
-temporal slice of the output.
+Both cut the LATENT grid into overlapping tiles: along time, every tile after the first starts one
+latent frame early (a causal tile's first latent frame stands for a single pixel frame) and ramps
+over that frame too. Each tile's output is weighted by separable trapezoids (linear ramps over the
+overlaps), added up, and divided by the summed weights unless the ramps of every axis already sum
+to one (then the sum is the result, with no division).
 
-Encode: pixel tiles whose overlaps are discarded (rectangular weights) one latent cell into each
-overlap, so every latent comes from a tile where it had real neighbours.
+Decode: the spatial tile is `tile_px` along the long side and scaled by the aspect ratio along the
+other (what ltx-core's pipelines pass); frames are yielded as soon as no later temporal tile overlaps
+them, so memory is bounded by one temporal slice of the output.
+Encode: `tile_px` along both sides; a tile's pixels are those its latent cells stand for.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from ltx.vae.video import SPACE_SCALE, TIME_SCALE, VideoDecoder, VideoEncoder, check_video_shape
+from ltx.vae.video import VideoDecoder, VideoEncoder, check_video_shape, to_frames
 
-# (start, end, left ramp, right ramp) of one tile along one axis
-Interval = tuple[int, int, int, int]
+# One axis of a tiling: (input slice, output slice, 1-D blend weights in output units).
+Axis = list[tuple[slice, slice, torch.Tensor]]
+_UNTILED = torch.ones(1)  # broadcasts over an axis that is not tiled
+_MIN_ENCODE_OVERLAP = (16, 64)  # frames, pixels: what covers the encoder's padding at a tile's edge
 
 
 @dataclass(frozen=True)
 class Tiling:
-    """Tile sizes in pixels / frames; None switches tiling off along that axis.
-    Defaults are ltx-core's: 512 px tiles with 64 px overlap, 64-frame tiles with 24-frame overlap."""
+    """Tile sizes in pixels / frames; None switches tiling off along that axis. The defaults are
+    ltx-core 1.2.0's (768 px tiles with 64 px overlap, 80-frame tiles with 24-frame overlap; 1.0.0
+    used 512 / 64 and 64 / 24). Sizes must be multiples of the VAE's scale (32 px, 8 frames for the
+    shipped files) and at least two latent cells; encoding needs overlaps of >= 64 px / 16 frames."""
 
-    tile_px: int | None = 512
+    tile_px: int | None = 768
     overlap_px: int = 64
-    tile_frames: int | None = 64
+    tile_frames: int | None = 80
     overlap_frames: int = 24
 
     def __post_init__(self) -> None:
-        if self.tile_px is not None:
-            if self.tile_px < 64 or self.tile_px % 32 or self.overlap_px % 32 or self.overlap_px >= self.tile_px:
+        for tile, overlap in ((self.tile_px, self.overlap_px), (self.tile_frames, self.overlap_frames)):
+            if tile is not None and not 0 <= overlap < tile:
                 raise ValueError(
-                    "spatial tiles need tile_px >= 64, tile and overlap multiples of 32, overlap < tile; "
-                    f"got {self.tile_px} / {self.overlap_px}"
-                )
-        if self.tile_frames is not None:
-            t, o = self.tile_frames, self.overlap_frames
-            if t < 16 or t % 8 or o % 8 or o >= t:
-                raise ValueError(
-                    "temporal tiles need tile_frames >= 16, tile and overlap multiples of 8, overlap < tile; "
-                    f"got {t} / {o}"
+                    f"a tile overlap must be >= 0 and below the tile size, got tile {tile}, overlap {overlap}"
                 )
 
+    def check(self, time_scale: int, space_scale: int, *, encode: bool = False) -> None:
+        """Raise unless the sizes fit a VAE of this scale (and, to encode, the overlaps suffice)."""
+        axes = (
+            ("tile_frames", self.tile_frames, self.overlap_frames, time_scale, _MIN_ENCODE_OVERLAP[0], "frames"),
+            ("tile_px", self.tile_px, self.overlap_px, space_scale, _MIN_ENCODE_OVERLAP[1], "px"),
+        )
+        for name, tile, overlap, scale, least, unit in axes:
+            if tile is None:
+                continue
+            if tile < 2 * scale or tile % scale or overlap % scale:
+                raise ValueError(
+                    f"{name} {tile} with overlap {overlap}: this VAE needs tiles of at least {2 * scale} {unit}, "
+                    f"tile and overlap multiples of {scale}"
+                )
+            if encode and overlap < least:
+                raise ValueError(f"tiled encode needs an overlap of at least {least} {unit}, got {overlap}")
 
-def split(length: int, size: int, overlap: int) -> list[Interval]:
-    """Tiles of `size` overlapping by `overlap`; the last one ends at `length`."""
+
+def split(length: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """(start, end, left ramp, right ramp) of tiles of `size` overlapping by `overlap`; the last one
+    ends at `length`."""
     if length <= size:
         return [(0, length, 0, 0)]
     n = (length + size - 2 * overlap - 1) // (size - overlap)
@@ -62,6 +76,12 @@ def split(length: int, size: int, overlap: int) -> list[Interval]:
         (s, e, overlap if i else 0, overlap if i < n - 1 else 0)
         for i, (s, e) in enumerate(zip(starts, ends, strict=True))
     ]
+
+
+def split_causal(length: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """`split` along time, every tile after the first starting (and ramping) one frame earlier."""
+    tiles = split(length, size, overlap)
+    return tiles[:1] + [(s - 1, e, left + 1, right) for s, e, left, right in tiles[1:]]
 
 
 def trapezoid(length: int, left: int, right: int, left_from_zero: bool = False) -> torch.Tensor:
@@ -77,50 +97,77 @@ def trapezoid(length: int, left: int, right: int, left_from_zero: bool = False) 
     return mask.clamp_(0, 1)
 
 
-def rectangle(length: int, left: int, right: int) -> torch.Tensor:
-    mask = torch.ones(length)
-    if left > 0:
-        mask[:left] = 0
-    if right > 0:
-        mask[-right:] = 0
-    return mask
+def _latent_tiles(length: int, size: int | None, overlap: int, scale: int, causal: bool):
+    """The latent intervals of one axis, with size / overlap given in pixels or frames."""
+    if size is None:
+        return None
+    size, overlap = max(max(2, overlap // scale + 1), size // scale), overlap // scale
+    return (split_causal if causal else split)(length, size, overlap)
 
 
-def _blend(mt: torch.Tensor, mh: torch.Tensor, mw: torch.Tensor) -> torch.Tensor:
-    return mt.view(1, 1, -1, 1, 1) * mh.view(1, 1, 1, -1, 1) * mw.view(1, 1, 1, 1, -1)
+def _time_axis(tiles, scale: int, to_pixels: bool) -> Axis:
+    """Latent time intervals -> (latent slice, pixel slice, weights): weights in pixel frames when
+    decoding (`to_pixels`), in latent frames when encoding (then the slices swap roles)."""
+    axis = []
+    for s, e, left, right in tiles:
+        latent, pixels = slice(s, e), slice(s * scale, 1 + (e - 1) * scale)
+        if to_pixels:
+            ramp_in = 0 if left == 0 else 1 + (left - 1) * scale
+            axis.append((latent, pixels, trapezoid(pixels.stop - pixels.start, ramp_in, right * scale, True)))
+        else:
+            axis.append((pixels, latent, trapezoid(e - s, left, right, True)))
+    return axis
 
 
-def _spatial_ramp(start: int, end: int, left: int, right: int) -> torch.Tensor:
-    return trapezoid((end - start) * SPACE_SCALE, left * SPACE_SCALE, right * SPACE_SCALE)
+def _space_axis(tiles, scale: int, to_pixels: bool) -> Axis:
+    axis = []
+    for s, e, left, right in tiles:
+        latent, pixels = slice(s, e), slice(s * scale, e * scale)
+        if to_pixels:
+            axis.append((latent, pixels, trapezoid((e - s) * scale, left * scale, right * scale)))
+        else:
+            axis.append((pixels, latent, trapezoid(e - s, left, right)))
+    return axis
+
+
+_WHOLE: Axis = [(slice(None), slice(None), _UNTILED)]
+
+
+def complementary(axes: Sequence[Axis], lengths: Sequence[int]) -> bool:
+    """Whether on every axis the weights of the tiles sum to one (within 1e-5)."""
+    for axis, length in zip(axes, lengths, strict=True):
+        total = torch.zeros(length)
+        for _, out, weights in axis:
+            total[out] += weights
+        if not torch.allclose(total, torch.ones(length), atol=1e-5, rtol=0.0):
+            return False
+    return True
+
+
+def _weighted(x: torch.Tensor, t: torch.Tensor, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x times the separable weights, one axis after the other (the official rounding order)."""
+    return x * t.view(-1, 1, 1) * h.view(-1, 1) * w
+
+
+def _ones(tile: torch.Tensor) -> torch.Tensor:
+    """Float32 ones for one channel of `tile`: its share of the summed weights."""
+    return torch.ones(1, 1, *tile.shape[2:], dtype=torch.float32, device=tile.device)
 
 
 # -- decode ----------------------------------------------------------------------------------------
-def _decode_axes(latent: torch.Tensor, tiling: Tiling):
-    """Per axis (t, h, w): list of (input slice, output slice, 1-D weights)."""
+def _decode_axes(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling) -> list[Axis]:
     _, _, f, h, w = latent.shape
-    axes = []
-    if tiling.tile_frames is None:
-        axes.append([(slice(0, f), slice(0, None), None)])
-    else:
-        size, overlap = tiling.tile_frames // TIME_SCALE, tiling.overlap_frames // TIME_SCALE
-        intervals = split(f, size, overlap)
-        if len(intervals) > 1:  # start every later tile one latent early, and ramp over that frame too
-            intervals = [intervals[0]] + [(s - 1, e, lr + 1, rr) for s, e, lr, rr in intervals[1:]]
-        t_axis = []
-        for s, e, lr, rr in intervals:
-            start, stop = s * TIME_SCALE, 1 + (e - 1) * TIME_SCALE
-            ramp_in = 0 if lr == 0 else 1 + (lr - 1) * TIME_SCALE
-            t_axis.append((slice(s, e), slice(start, stop), trapezoid(stop - start, ramp_in, rr * TIME_SCALE, True)))
-        axes.append(t_axis)
+    t_scale, s_scale = decoder.cfg.time_scale, decoder.cfg.space_scale
+    tiles = _latent_tiles(f, tiling.tile_frames, tiling.overlap_frames, t_scale, causal=True)
+    axes = [_WHOLE if tiles is None else _time_axis(tiles, t_scale, to_pixels=True)]
     long_side = max(h, w)
     for length in (h, w):
         if tiling.tile_px is None:
-            axes.append([(slice(0, length), slice(0, None), None)])
+            axes.append(_WHOLE)
             continue
-        size, overlap = tiling.tile_px // SPACE_SCALE, tiling.overlap_px // SPACE_SCALE
-        size = max(max(2, overlap + 1), round(size * length / long_side))
-        axes.append([(slice(s, e), slice(s * SPACE_SCALE, e * SPACE_SCALE), _spatial_ramp(s, e, lr, rr))
-                     for s, e, lr, rr in split(length, size, overlap)])  # fmt: skip
+        size, overlap = tiling.tile_px // s_scale, tiling.overlap_px // s_scale
+        size = max(max(2, overlap + 1), round(size * length / long_side))  # the aspect-scaled tile, in latents
+        axes.append(_space_axis(split(length, size, overlap), s_scale, to_pixels=True))
     return axes
 
 
@@ -129,35 +176,40 @@ def tiled_decode(
 ) -> Iterator[torch.Tensor]:
     """Yield the decoded video (B, 3, frames, H, W) in consecutive temporal chunks; `kwargs` go to
     the decoder (timestep, noise_scale, generator: the tiles draw their noise in turn)."""
+    tiling.check(decoder.cfg.time_scale, decoder.cfg.space_scale)
     b, _, f, h, w = latent.shape
-    out_shape = (b, decoder.cfg.out_channels, None, h * SPACE_SCALE, w * SPACE_SCALE)
-    t_axis, h_axis, w_axis = _decode_axes(latent, tiling)
-    ones = torch.ones(1)
-    prev = prev_weights = prev_slice = None
+    t_scale, s_scale = decoder.cfg.time_scale, decoder.cfg.space_scale
+    full = (1 + (f - 1) * t_scale, h * s_scale, w * s_scale)
+    t_axis, h_axis, w_axis = _decode_axes(decoder, latent, tiling)
+    divide = not complementary((t_axis, h_axis, w_axis), full)
+    prev = prev_weights = prev_out = None
     for t_in, t_out, t_mask in t_axis:
-        t_out = slice(t_out.start, t_out.stop if t_out.stop is not None else 1 + (f - 1) * TIME_SCALE)
+        t_out = slice(t_out.start or 0, full[0] if t_out.stop is None else t_out.stop)
         length = t_out.stop - t_out.start
-        buffer = torch.zeros(out_shape[:2] + (length,) + out_shape[3:], device=latent.device, dtype=latent.dtype)
-        weights = torch.zeros_like(buffer[:, :1])  # one channel: the blend weights are the same for all
+        buffer = latent.new_zeros(b, decoder.cfg.out_channels, length, *full[1:])
+        weights = latent.new_zeros(1, 1, length, *full[1:]) if divide else None
         for h_in, h_out, h_mask in h_axis:
             for w_in, w_out, w_mask in w_axis:
                 tile = decoder(latent[:, :, t_in, h_in, w_in], **kwargs)
-                mask = _blend(*(ones if m is None else m for m in (t_mask, h_mask, w_mask))).to(buffer)
                 n = min(length, tile.shape[2])
-                mask = mask[:, :, :n] if mask.shape[2] > 1 else mask
-                buffer[:, :, :n, h_out, w_out] += tile[:, :, :n] * mask
-                weights[:, :, :n, h_out, w_out] += mask
+                masks = [m.to(latent.device) for m in (t_mask[:n], h_mask, w_mask)]
+                buffer[:, :, :n, h_out, w_out] += _weighted(tile[:, :, :n], *masks)
+                if divide:
+                    weights[:, :, :n, h_out, w_out] += _weighted(_ones(tile[:, :, :n]), *masks)
+                del tile
         if prev is not None:
-            if prev_slice.stop > t_out.start:  # fold the overlap into both chunks
-                k = t_out.start - prev_slice.start
-                overlap = prev_slice.stop - t_out.start
+            overlap = prev_out.stop - t_out.start
+            if overlap > 0:  # fold the overlap into both chunks
+                k = t_out.start - prev_out.start
                 prev[:, :, k:] += buffer[:, :, :overlap]
-                prev_weights[:, :, k:] += weights[:, :, :overlap]
                 buffer[:, :, :overlap] = prev[:, :, k:]
-                weights[:, :, :overlap] = prev_weights[:, :, k:]
-            yield (prev / prev_weights.clamp(min=1e-8))[:, :, : t_out.start - prev_slice.start]
-        prev, prev_weights, prev_slice = buffer, weights, t_out
-    yield prev / prev_weights.clamp(min=1e-8)
+                if divide:
+                    prev_weights[:, :, k:] += weights[:, :, :overlap]
+                    weights[:, :, :overlap] = prev_weights[:, :, k:]
+            done = t_out.start - prev_out.start
+            yield (prev / prev_weights.clamp(min=1e-8) if divide else prev)[:, :, :done]
+        prev, prev_weights, prev_out = buffer, weights, t_out
+    yield prev / prev_weights.clamp(min=1e-8) if divide else prev
 
 
 def decode(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling | None = None, **kwargs) -> torch.Tensor:
@@ -167,52 +219,43 @@ def decode(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling | None = 
     return torch.cat(list(tiled_decode(decoder, latent, tiling, **kwargs)), dim=2)
 
 
+def decode_frames(
+    decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling | None = None, **kwargs
+) -> Iterator[torch.Tensor]:
+    """What ltx-core 1.2.0's `decode_video` yields, for every sample: float frames (B, frames, H, W, 3)
+    in [0, 1], chunk by chunk when tiled (one chunk otherwise)."""
+    if tiling is None:
+        yield to_frames(decoder(latent, **kwargs))
+        return
+    for chunk in tiled_decode(decoder, latent, tiling, **kwargs):
+        yield to_frames(chunk)
+
+
 # -- encode ----------------------------------------------------------------------------------------
 def tiled_encode(
     encoder: VideoEncoder, video: torch.Tensor, tiling: Tiling = Tiling(), crop: bool = False, **kwargs
 ) -> torch.Tensor:
-    """Normalised latents of `video`, encoded tile by tile (tiles move to the encoder's device).
-    Overlaps are raised to at least 64 px / 16 frames, the least that covers the encoder's padding."""
+    """Normalised latents of `video`, encoded tile by tile (tiles move to the encoder's device)."""
+    cfg = encoder.cfg
+    tiling.check(cfg.time_scale, cfg.space_scale, encode=True)
     param = next(encoder.parameters())
-    video = video[:, :, : check_video_shape(video.shape, crop)]
-    if (
-        tiling.tile_frames is not None
-        and tiling.overlap_frames < 16
-        or tiling.tile_px is not None
-        and tiling.overlap_px < 64
-    ):
-        warnings.warn("tiled encode: overlaps below 64 px / 16 frames are raised to those minimums", stacklevel=2)
+    video = video[:, :, : check_video_shape(video.shape, crop, cfg.time_scale, cfg.space_scale)]
     b, _, f, h, w = video.shape
-    axes = []
-    if tiling.tile_frames is None:
-        axes.append([(slice(0, f), slice(0, None), None)])
-    else:
-        intervals = split(f, tiling.tile_frames, max(tiling.overlap_frames, 16))
-        if len(intervals) > 1:  # every tile but the last takes one more frame, so it holds 1 + 8k frames
-            intervals = [(s, e + 1, lr, 0) for s, e, lr, _ in intervals[:-1]] + [intervals[-1][:3] + (0,)]
-        axes.append([
-            (slice(s, e), slice(s // TIME_SCALE, (e - 1) // TIME_SCALE + 1),
-             rectangle((e - 1) // TIME_SCALE + 1 - s // TIME_SCALE, 0 if lr == 0 else 1 + (lr - 1) // TIME_SCALE, 0))
-            for s, e, lr, _ in intervals
-        ])  # fmt: skip
-    for length in (h, w):
-        if tiling.tile_px is None:
-            axes.append([(slice(0, length), slice(0, None), None)])
-            continue
-        axes.append([
-            (slice(s, e), slice(s // SPACE_SCALE, e // SPACE_SCALE),
-             rectangle(e // SPACE_SCALE - s // SPACE_SCALE, max(0, lr // SPACE_SCALE - 1), 0 if rr == 0 else 1))
-            for s, e, lr, rr in split(length, tiling.tile_px, max(tiling.overlap_px, 64))
-        ])  # fmt: skip
-    latent = torch.zeros(b, encoder.cfg.latent_channels, (f - 1) // TIME_SCALE + 1, h // SPACE_SCALE, w // SPACE_SCALE,
-                         device=param.device, dtype=param.dtype)  # fmt: skip
-    weights = torch.zeros_like(latent[:, :1])  # one channel: the blend weights are the same for all
-    ones = torch.ones(1)
+    lengths = ((f - 1) // cfg.time_scale + 1, h // cfg.space_scale, w // cfg.space_scale)
+    tiles = _latent_tiles(lengths[0], tiling.tile_frames, tiling.overlap_frames, cfg.time_scale, causal=True)
+    axes = [_WHOLE if tiles is None else _time_axis(tiles, cfg.time_scale, to_pixels=False)]
+    for length in lengths[1:]:
+        tiles = _latent_tiles(length, tiling.tile_px, tiling.overlap_px, cfg.space_scale, causal=False)
+        axes.append(_WHOLE if tiles is None else _space_axis(tiles, cfg.space_scale, to_pixels=False))
+    divide = not complementary(axes, lengths)
+    latent = torch.zeros(b, cfg.latent_channels, *lengths, device=param.device, dtype=param.dtype)
+    weights = torch.zeros(1, 1, *lengths, device=param.device, dtype=param.dtype) if divide else None
     for t_in, t_out, t_mask in axes[0]:
         for h_in, h_out, h_mask in axes[1]:
             for w_in, w_out, w_mask in axes[2]:
                 tile = encoder(video[:, :, t_in, h_in, w_in].to(param), **kwargs)
-                mask = _blend(*(ones if m is None else m for m in (t_mask, h_mask, w_mask))).to(latent)
-                latent[:, :, t_out, h_out, w_out] += tile * mask
-                weights[:, :, t_out, h_out, w_out] += mask
-    return latent / weights.clamp(min=1e-8)
+                masks = [m.to(param.device) for m in (t_mask, h_mask, w_mask)]
+                latent[:, :, t_out, h_out, w_out] += _weighted(tile, *masks)
+                if divide:
+                    weights[:, :, t_out, h_out, w_out] += _weighted(_ones(tile), *masks)
+    return latent / weights.clamp(min=1e-8) if divide else latent

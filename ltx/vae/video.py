@@ -1,8 +1,9 @@
-"""The causal video VAE: 32x32x8 compression to 128 latent channels (REFERENCE.md §3).
+"""The causal video VAE: 32x32x8 compression to 128 latent channels for the shipped files.
 
-Frame and size rules (the only place they are stated):
-  pixels (B, 3, F, H, W) in [-1, 1], F = 1 + 8k, H and W multiples of 32
-  <-> latents (B, 128, 1 + (F-1)/8, H/32, W/32); decoding F' latent frames gives 8(F'-1) + 1 frames.
+Frame and size rules (the only place they are stated), with t = cfg.time_scale (8) and s =
+cfg.space_scale (32), both derived from the block list (e.g. 4 and 16 for a 16x16x4 VAE):
+  pixels (B, 3, F, H, W) in [-1, 1], F = 1 + t*k, H and W multiples of s
+  <-> latents (B, 128, 1 + (F-1)/t, H/s, W/s); decoding F' latent frames gives t(F'-1) + 1 frames.
 """
 
 from __future__ import annotations
@@ -10,42 +11,50 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltx.config import VideoVAEConfig
+from ltx.config import ConfigError, VideoVAEConfig
+from ltx.config.vae import CONV_VAE
 from ltx.nn.adaln import TimestepEmbedding
-from ltx.vae.blocks import DepthToSpaceUp, ResGroup, ResnetBlock, SpaceToDepthDown
+from ltx.vae.blocks import AttnBlock, DepthToSpaceUp, ResGroup, ResnetBlock, SpaceToDepthDown
 from ltx.vae.layers import CausalConv3d, PerChannelStatistics, make_norm, patchify, unpatchify
 
 TIME_SCALE, SPACE_SCALE = 8, 32
 _STRIDES = {"time": (2, 1, 1), "space": (1, 2, 2), "all": (2, 2, 2)}
 
 
-def check_video_shape(shape: tuple[int, ...], crop: bool = False) -> int:
+def check_video_shape(
+    shape: tuple[int, ...], crop: bool = False, time_scale: int = TIME_SCALE, space_scale: int = SPACE_SCALE
+) -> int:
     """Frames to keep for a (B, C, F, H, W) clip; raises unless the rules above hold (or `crop`)."""
     if len(shape) != 5:
         raise ValueError(f"video must be (B, C, F, H, W), got shape {tuple(shape)}")
     frames, height, width = shape[2:]
-    if height % SPACE_SCALE or width % SPACE_SCALE:
-        raise ValueError(f"height and width must be multiples of {SPACE_SCALE}, got {height}x{width}")
-    extra = (frames - 1) % TIME_SCALE
+    if height % space_scale or width % space_scale:
+        raise ValueError(f"height and width must be multiples of {space_scale}, got {height}x{width}")
+    extra = (frames - 1) % time_scale
     if extra and not crop:
         raise ValueError(
-            f"{frames} frames: the VAE needs 1 + 8k frames (e.g. {frames - extra} or {frames - extra + 8}); "
-            "pass crop=True to drop the last frames"
+            f"{frames} frames: the VAE needs 1 + {time_scale}k frames (e.g. {frames - extra} or "
+            f"{frames - extra + time_scale}); pass crop=True to drop the last frames"
         )
     return frames - extra
 
 
-def latent_frames(frames: int) -> int:
-    return (frames - 1) // TIME_SCALE + 1
+def latent_frames(frames: int, time_scale: int = TIME_SCALE) -> int:
+    return (frames - 1) // time_scale + 1
 
 
-def pixel_frames(latent_frames: int) -> int:
-    return TIME_SCALE * (latent_frames - 1) + 1
+def pixel_frames(latent_frames: int, time_scale: int = TIME_SCALE) -> int:
+    return time_scale * (latent_frames - 1) + 1
 
 
 def to_uint8(video: torch.Tensor) -> torch.Tensor:
     """Decoder output in [-1, 1] (B, 3, F, H, W) -> uint8 frames (B, F, H, W, 3)."""
     return (((video + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8).permute(0, 2, 3, 4, 1)
+
+
+def to_frames(video: torch.Tensor) -> torch.Tensor:
+    """Decoder output in [-1, 1] (B, 3, F, H, W) -> float frames (B, F, H, W, 3) in [0, 1]."""
+    return video.permute(0, 2, 3, 4, 1).add(1.0).mul_(0.5).clamp_(0.0, 1.0)
 
 
 def from_uint8(frames: torch.Tensor) -> torch.Tensor:
@@ -55,6 +64,8 @@ def from_uint8(frames: torch.Tensor) -> torch.Tensor:
 
 def _encoder_block(name: str, params: dict, cin: int, cfg: VideoVAEConfig) -> tuple[nn.Module, int]:
     pad, norm = cfg.encoder_padding, cfg.norm_layer
+    if name == "attn":
+        return AttnBlock(cin), cin
     if name == "res_x":
         return ResGroup(cin, params["num_layers"], norm, pad, noise=False, timestep=False, family=cfg.family), cin
     if name == "res_x_y":
@@ -109,7 +120,7 @@ class VideoEncoder(nn.Module):
 
         sample=False returns the posterior mean (ltx-core); sample=True draws mean + std * noise
         from `generator` with log-variance clamped to [-30, 20] (ltx-video's pipeline)."""
-        video = video[:, :, : check_video_shape(video.shape, crop)]
+        video = video[:, :, : check_video_shape(video.shape, crop, self.cfg.time_scale, self.cfg.space_scale)]
         mean, log_var = self.moments(video)
         if sample and log_var is not None:
             std = torch.exp(0.5 * torch.clamp(log_var, -30.0, 20.0))
@@ -119,6 +130,8 @@ class VideoEncoder(nn.Module):
 
 def _decoder_block(name: str, params: dict, cin: int, cfg: VideoVAEConfig) -> tuple[nn.Module, int]:
     pad, norm, noise = cfg.decoder_padding, cfg.norm_layer, params.get("inject_noise", False)
+    if name == "attn":
+        return AttnBlock(cin), cin
     if name == "res_x":
         block = ResGroup(
             cin, params["num_layers"], norm, pad, noise=noise, timestep=cfg.timestep_conditioning, family=cfg.family
@@ -140,6 +153,10 @@ class VideoDecoder(nn.Module):
 
     def __init__(self, cfg: VideoVAEConfig):
         super().__init__()
+        if cfg.class_name != CONV_VAE:
+            raise ConfigError(
+                f"this VAE's decoder is a diffusion model ({cfg.class_name}), not convolutional: see ltx.vae.diffusion"
+            )
         self.cfg = cfg
         width = cfg.decoder_width
         self.conv_in = CausalConv3d(cfg.latent_channels, width, padding_mode=cfg.decoder_padding)
@@ -166,7 +183,8 @@ class VideoDecoder(nn.Module):
         noise_scale: float | torch.Tensor = 0.025,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Normalised latents (B, 128, F', H', W') -> pixels (B, 3, 8(F'-1)+1, 32H', 32W').
+        """Normalised latents (B, 128, F', H', W') -> pixels (B, 3, 8(F'-1)+1, 32H', 32W') (for a
+        32x32x8 VAE).
 
         timestep / noise_scale (a float or one per sample) matter only for a timestep-conditioned
         decoder; 0.05 / 0.025 are the values the shipped pipelines use. All noise (the decode noise,
@@ -175,7 +193,7 @@ class VideoDecoder(nn.Module):
             raise ValueError(f"latent must be (B, {self.cfg.latent_channels}, F', H', W'), got {tuple(latent.shape)}")
         if self.cfg.decoder_padding == "reflect" and min(latent.shape[3:]) < 2:
             raise ValueError(
-                f"this decoder pads by reflection: it needs latents of at least 2 x 2 (64 px), "
+                f"this decoder pads by reflection: it needs latents of at least 2 x 2 ({2 * self.cfg.space_scale} px), "
                 f"got {tuple(latent.shape)}"
             )
         b, causal = latent.shape[0], self.cfg.causal_decoder
