@@ -16,11 +16,15 @@ def run(args: argparse.Namespace) -> int:
     from ltx.text.t5 import T5
 
     if bool(args.gemma) == bool(args.t5):
-        print("ltx encode: give --gemma DIR (with --checkpoint, for LTX-2) or --t5 DIR (LTX-Video)", file=sys.stderr)
+        print(
+            "ltx encode: give --gemma DIR|FILE (with --checkpoint, for LTX-2) or --t5 DIR (LTX-Video)", file=sys.stderr
+        )
         return 2
     if args.gemma and not args.checkpoint:
         print(
-            "ltx encode: --gemma needs --checkpoint: the text side (projection, connectors) is in it", file=sys.stderr
+            "ltx encode: --gemma needs --checkpoint: the text side (connectors, and for LTX-2.0 / 2.3 the projection) "
+            "is in it",
+            file=sys.stderr,
         )
         return 2
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -44,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("encode", help="encode prompts once into a file that generation can reuse")
     p.add_argument("--prompt", action="append", required=True, help="a prompt (repeat for a batch)")
-    p.add_argument("--checkpoint", help="the LTX-2 single-file checkpoint whose text side to use")
-    p.add_argument("--gemma", metavar="DIR", help="a local Gemma-3 folder (LTX-2)")
+    p.add_argument("--checkpoint", help="the LTX-2 checkpoint (LTX-2.5: its transformer file) whose text side to use")
+    p.add_argument("--gemma", "--text-encoder", dest="gemma", metavar="DIR|FILE",
+                   help="the text encoder: a local Gemma-3 folder (LTX-2.0 / 2.3) or LTX-2.5's Gemma-4 "
+                   "with-proj file")  # fmt: skip
     p.add_argument("--t5", metavar="DIR", help="a local T5 folder with text_encoder/ and tokenizer/ (LTX-Video)")
     p.add_argument("--output", required=True, help="the .safetensors file to write")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

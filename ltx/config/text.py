@@ -27,7 +27,8 @@ class ConnectorConfig:
     layers: int = 2
     registers: int = 128  # learnable tokens that fill the padded tail (the file's tensor gives the count)
     gated: bool = False
-    rope_type: str = "interleaved"
+    ff_bias: bool = True  # False (`connector_ff_bias`): the feed-forwards have no biases
+    rope_type: str = "split"  # the absent-key default of ltx-core 1.2.0 (1.0.0 defaulted to interleaved)
     float64: bool = False
     max_pos: tuple[int, ...] = (1,)
     theta: float = 10000.0
@@ -68,10 +69,11 @@ class TextConfig:
         if wrong:
             raise ConfigError(f"unsupported text config: {', '.join(wrong)}")
         shared = dict(
-            rope_type=section.get("rope_type", "interleaved"),
+            rope_type=section.get("rope_type", "split"),
             float64=section.get("frequencies_precision", False) == "float64",
             max_pos=tuple(section.get("connector_positional_embedding_max_pos", [1])),
             gated=bool(section.get("connector_apply_gated_attention", False)),
+            ff_bias=bool(section.get("connector_ff_bias", True)),
         )
         if shared["rope_type"] not in ("interleaved", "split"):
             raise ConfigError(f"unsupported rope_type {shared['rope_type']!r} for the text connectors")
@@ -101,6 +103,8 @@ class TextConfig:
             "connector_positional_embedding_max_pos": list(v.max_pos),
             "connector_apply_gated_attention": v.gated,
         }
+        if not v.ff_bias:
+            out["connector_ff_bias"] = False
         if self.audio is not None:
             a = self.audio
             out |= {"audio_connector_num_attention_heads": a.heads, "audio_connector_attention_head_dim": a.head_dim,

@@ -23,6 +23,8 @@ CORPUS = [
     "Snow falls on a pine forest. A deer lifts its head and listens.",
     "Fireworks burst over a river; the crowd cheers and the water glows orange and green.",
 ]
+# The image tokens transformers' Gemma3Processor looks up in the tokenizer (ltx-core 1.2.0 builds the processor).
+_IMAGE_TOKENS = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}
 PROMPTS = ["A cat walks in the garden.", "  Waves crash on the rocks at night, 3 seagulls cry: <eos> ok  ", ""]
 
 
@@ -41,7 +43,7 @@ def train_sentencepiece(path: Path, kind: str, vocab_size: int = 400) -> Path:
                 **common, model_type="bpe", byte_fallback=True, add_dummy_prefix=False,
                 remove_extra_whitespaces=False, normalization_rule_name="identity",
                 pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>",
-                unk_piece="<unk>", user_defined_symbols=["<start_of_turn>", "<end_of_turn>"],
+                unk_piece="<unk>", user_defined_symbols=["<start_of_turn>", "<end_of_turn>", *_IMAGE_TOKENS.values()],
             )  # fmt: skip
         else:
             spm.SentencePieceTrainer.train(
@@ -64,10 +66,24 @@ def _randomise(model: torch.nn.Module, seed: int, scale: float) -> None:
                 p.copy_(noise * scale / p.shape[-1] ** 0.5)
 
 
+def _rename_keys(path: Path, old: str, new: str) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    save_file({new + k[len(old) :] if k.startswith(old) else k: v for k, v in tensors.items()}, str(path))
+
+
 def write_tiny_gemma(folder: str | Path, seed: int = 0) -> Path:
     """A Gemma-3 (Gemma3ForConditionalGeneration with a tiny vision tower) saved by transformers, with
-    tokenizer.model and a tokenizer_config.json the official tokenizer wrapper can read."""
-    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+    tokenizer.model, and the tokenizer.json / tokenizer_config.json / processor_config.json transformers
+    writes from it (what ltx-core 1.2.0 reads)."""
+    from transformers import (
+        AutoTokenizer,
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3ImageProcessorPil,
+        Gemma3Processor,
+    )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,10 +97,15 @@ def write_tiny_gemma(folder: str | Path, seed: int = 0) -> Path:
     model = Gemma3ForConditionalGeneration(Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4))
     _randomise(model, seed, scale=1.0)
     model.save_pretrained(folder)
+    _rename_keys(folder / "model.safetensors", "vision_tower.", "vision_tower.vision_model.")  # as google ships it
     train_sentencepiece(folder / "tokenizer.model", "gemma")
     (folder / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "GemmaTokenizer", "add_bos_token": True, "add_eos_token": False, "pad_token": "<pad>",
-        "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>", "padding_side": "left"}))  # fmt: skip
+        "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>", "padding_side": "left",
+        "extra_special_tokens": _IMAGE_TOKENS}))  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))  # converted from tokenizer.model by transformers
+    image = Gemma3ImageProcessorPil(size={"height": 28, "width": 28})
+    Gemma3Processor(image_processor=image, tokenizer=tokenizer, image_seq_length=4).save_pretrained(str(folder))
     return folder
 
 

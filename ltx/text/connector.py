@@ -24,7 +24,7 @@ class ConnectorBlock(nn.Module):
     def __init__(self, cfg: ConnectorConfig):
         super().__init__()
         self.attn1 = Attention(cfg.dim, None, cfg.heads, cfg.head_dim, eps=1e-6, gated=cfg.gated)
-        self.ff = FeedForward(cfg.dim)
+        self.ff = FeedForward(cfg.dim, bias=cfg.ff_bias)
 
     def forward(self, x: torch.Tensor, table, mask: torch.Tensor | None) -> torch.Tensor:
         x = self.attn1(_rms(x), mask=mask, rope=table) + x

@@ -1,37 +1,112 @@
-"""Prompts -> the contexts an LTX-2 transformer attends to: Gemma-3 hidden states through the
-checkpoint's feature extractor and connectors. Also the prompt-embedding cache: encode once, save,
-and generate later without loading the 24 GB text encoder."""
+"""Prompts -> the contexts an LTX-2 transformer attends to: the Gemma hidden states (Gemma-3 from a folder for
+LTX-2.0 / 2.3, Gemma-4 from LTX-2.5's text encoder file) through the feature extractor and connectors. Also the
+prompt-embedding cache: encode once, save, and generate later without loading the 24 GB text encoder."""
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
+from pathlib import Path
 
 import torch
 
 from ltx.checkpoint import Checkpoint, CheckpointError
-from ltx.text.gemma import Gemma
-from ltx.text.processor import PromptEmbeddings, load_text_processor
+from ltx.text.gemma import Gemma, gemma_text_config
+from ltx.text.gemma4 import Gemma4, read_gemma_file
+from ltx.text.hf import read_json
+from ltx.text.processor import PromptEmbeddings, load_text_processor, text_config
 
 _CACHE_KIND = "ltx-prompt-embeddings"
+# From this model_version on, a checkpoint must name the Gemma it was trained with (gemma_source_checkpoint).
+_NAMED_GEMMA_SINCE = (2, 4, 0)
+
+
+def _leading_version(version: str | None) -> tuple[int, ...]:
+    """The leading integer parts of a dot-separated model_version ("2.3.rc1" -> (2, 3), "2.5-rc1" -> (2,)), as
+    the official text-encoder check reads it."""
+    parts = []
+    for part in str(version or "").split("."):
+        if not (part.isascii() and part.isdigit()):
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def check_gemma_version(ckpt: Checkpoint, gemma: dict, source: str | os.PathLike) -> None:
+    """The checkpoint's `gemma_source_checkpoint.gemma_version` must equal the Gemma config's `gemma_version`
+    (LTX-2.5). Without that field, a model_version >= 2.4 is an error (unless the Gemma names no version either,
+    which the official code lets pass with a warning) and an older checkpoint needs a Gemma-3."""
+    raw = ckpt.metadata.get("gemma_source_checkpoint")
+    have = gemma.get("gemma_version")
+    if raw is not None:
+        try:
+            wanted = json.loads(raw).get("gemma_version")
+        except (ValueError, AttributeError):
+            raise CheckpointError(f"{ckpt.path}: its gemma_source_checkpoint metadata is not a JSON object") from None
+        if wanted != have:
+            raise CheckpointError(
+                f"{ckpt.path} was trained with the Gemma gemma_version={wanted!r}, but {source} is "
+                f"gemma_version={have!r}: use the text encoder file released with this checkpoint"
+            )
+        return
+    version = ckpt.model_version
+    if _leading_version(version) >= _NAMED_GEMMA_SINCE:
+        if have is not None:
+            raise CheckpointError(
+                f"{ckpt.path}: model_version {version} must name its Gemma (gemma_source_checkpoint metadata), "
+                f"and it does not; {source} is gemma_version={have!r}. The file is incomplete or not an LTX-2.5 one"
+            )
+        warnings.warn(f"{ckpt.path} and {source} name no Gemma version: their match is not checked", stacklevel=2)
+        return
+    if gemma.get("model_type") not in ("gemma3", "gemma3_text"):
+        raise CheckpointError(
+            f"{ckpt.path} (model_version {version}) takes Gemma-3, but {source} is a "
+            f"{gemma.get('model_type')!r} model: pass the Gemma-3 folder (e.g. google/gemma-3-12b-it)"
+        )
+
+
+def gemma_source(path: str | os.PathLike) -> tuple[dict, int, int]:
+    """(Hugging Face config, hidden size, layers) of a Gemma-3 folder or a Gemma text encoder file, read
+    without loading any weight."""
+    p = Path(path)
+    if p.is_dir():
+        text = gemma_text_config(p)
+        return read_json(p / "config.json", "Gemma-3"), text.hidden_size, text.num_hidden_layers
+    if not p.is_file():
+        raise CheckpointError(
+            f"{p}: no such Gemma folder or text encoder file. Pass a local Gemma-3 folder (LTX-2.0 / 2.3) or "
+            "LTX-2.5's Gemma-4 text encoder file"
+        )
+    _, config = read_gemma_file(p)
+    text = config.get("text_config") or {}
+    if "hidden_size" not in text or "num_hidden_layers" not in text:
+        raise CheckpointError(f"{p}: its gemma_config has no text_config with hidden_size and num_hidden_layers")
+    return config, text["hidden_size"], text["num_hidden_layers"]
 
 
 class TextEncoder:
-    """Gemma-3 from `gemma_folder` and the text side of the LTX-2 checkpoint, on one device."""
+    """A Gemma (a Gemma-3 folder, or LTX-2.5's Gemma-4 text encoder file, which also holds the text projection)
+    and the text side of the LTX-2 `checkpoint`, on one device. Mismatched pairs are refused before loading."""
 
     def __init__(
         self,
-        gemma_folder: str | os.PathLike,
+        text_encoder: str | os.PathLike,
         checkpoint: str | os.PathLike | Checkpoint,
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.bfloat16,
         max_length: int = 1024,
     ):
-        self.gemma = Gemma(gemma_folder, device=device, dtype=dtype, max_length=max_length)
-        self.processor = load_text_processor(
-            checkpoint, device=device, dtype=dtype, gemma_hidden=self.gemma.hidden_size, gemma_layers=self.gemma.layers
-        )
+        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(checkpoint)
+        text_config(ckpt)  # a file without a text side (e.g. the text encoder file given twice) says so first
+        config, hidden, layers = gemma_source(text_encoder)
+        check_gemma_version(ckpt, config, text_encoder)
+        packed = Path(text_encoder).is_file()
+        self.processor = load_text_processor(ckpt, text_encoder=text_encoder if packed else None, device=device,
+                                             dtype=dtype, gemma_hidden=hidden, gemma_layers=layers)  # fmt: skip
+        kind = Gemma4 if packed else Gemma
+        self.gemma = kind(text_encoder, device=device, dtype=dtype, max_length=max_length)
 
     @torch.inference_mode()
     def encode(self, prompts: str | list[str]) -> PromptEmbeddings:

@@ -1,5 +1,6 @@
 """Gemma-3 as LTX-2's text encoder: transformers' own Gemma3TextModel, loaded from a local folder in
-the Hugging Face layout (config.json, safetensors weights, tokenizer.model), language model only.
+the Hugging Face layout (config.json, safetensors weights, tokenizer.json or tokenizer.model), language
+model only.
 
 encode() gives what the official wrapper gives: the prompt tokens (left-padded to 1024) and all
 hidden states, embeddings (x sqrt(hidden), in the weights' dtype) first, the last after the final norm.
@@ -8,16 +9,17 @@ hidden states, embeddings (x sqrt(hidden), in the weights' dtype) first, the las
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
 from ltx.checkpoint import CheckpointError
-from ltx.text.hf import check_folder, find_file, load_into, read_json, weight_files
-from ltx.text.tokenizer import SentencePieceTokenizer
+from ltx.text.hf import check_folder, load_into, read_json, weight_files
+from ltx.text.tokenizer import JsonTokenizer, SentencePieceTokenizer
 
 _HINT = (
     "Pass the folder of a local Gemma-3 download "
-    "(e.g. google/gemma-3-12b-it: config.json, *.safetensors, tokenizer.model)."
+    "(e.g. google/gemma-3-12b-it: config.json, *.safetensors, tokenizer.json or tokenizer.model)."
 )
 # Where the language model's weights sit in the layouts transformers writes: Gemma3ForConditionalGeneration
 # (as published, and as transformers 5 names it) and the text-only Gemma3ForCausalLM.
@@ -38,6 +40,19 @@ def gemma_text_config(folder: str | os.PathLike):
     return Gemma3TextConfig(**{k: v for k, v in raw.items() if k != "model_type"})
 
 
+def gemma_tokenizer(folder: Path, max_length: int) -> JsonTokenizer | SentencePieceTokenizer:
+    """The folder's tokenizer.json with its tokenizer_config.json (what ltx-core 1.2.0 reads), or, in a folder
+    without one, tokenizer.model read by sentencepiece the way the Hugging Face Gemma tokenizer reads it."""
+    found = sorted(folder.rglob("tokenizer.json"))
+    if not found:
+        models = sorted(folder.rglob("tokenizer.model"))
+        if not models:
+            raise CheckpointError(f"{folder}: no tokenizer.json or tokenizer.model in this Gemma-3 folder or below it")
+        return SentencePieceTokenizer(models[0], kind="gemma", max_length=max_length)
+    config = read_json(found[0].parent / "tokenizer_config.json", "Gemma-3 tokenizer")
+    return JsonTokenizer(found[0].read_bytes(), config, max_length=max_length, source=str(found[0]))
+
+
 class Gemma:
     """The tokenizer and the language model of a Gemma-3 folder."""
 
@@ -53,10 +68,8 @@ class Gemma:
 
         path = check_folder(folder, "Gemma", _HINT)
         config = gemma_text_config(path)
-        self.tokenizer = SentencePieceTokenizer(
-            find_file(path, "tokenizer.model", "Gemma-3"), kind="gemma", max_length=max_length
-        )
-        if self.tokenizer.vocab_size > config.vocab_size:
+        self.tokenizer = gemma_tokenizer(path, max_length)
+        if isinstance(self.tokenizer, SentencePieceTokenizer) and self.tokenizer.vocab_size > config.vocab_size:
             raise CheckpointError(
                 f"{path}: tokenizer.model has {self.tokenizer.vocab_size} pieces but the model only "
                 f"{config.vocab_size} embeddings: tokenizer and weights are from different models"
@@ -86,6 +99,9 @@ class Gemma:
     def encode(self, prompts: str | list[str]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """(hidden states: layers + 1 tensors (B, 1024, hidden), mask (B, 1024)) for a batch of prompts."""
         ids, mask = self.tokenizer(prompts)
+        if int(ids.max()) >= self.config.vocab_size:
+            raise ValueError(f"a prompt has token id {int(ids.max())}, outside the model's {self.config.vocab_size} "
+                             "embeddings: the tokenizer and the weights are from different models")  # fmt: skip
         ids, mask = ids.to(self.device), mask.to(self.device)
         out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         return tuple(out.hidden_states), mask

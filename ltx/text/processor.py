@@ -1,6 +1,7 @@
-"""The text side of an LTX-2 file: feature extractor + video and audio connectors, from Gemma hidden
+"""The text side of an LTX-2 model: feature extractor + video and audio connectors, from Gemma hidden
 states to the contexts both streams attend to. Loaded strictly from `text_embedding_projection.*` and
-`model.diffusion_model.{video,audio}_embeddings_connector.*` (`embeddings_connector.*` in video-only files).
+`model.diffusion_model.{video,audio}_embeddings_connector.*` (`embeddings_connector.*` in video-only files):
+both in the one file for LTX-2.0 / 2.3; for LTX-2.5 the projection is in the Gemma-4 text encoder file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ltx.checkpoint import Checkpoint, CheckpointError, load_state
+from ltx.checkpoint import Checkpoint, CheckpointError, CheckpointSet, load_state
 from ltx.config import ConfigError
 from ltx.config.text import TextConfig
 from ltx.text.connector import EmbeddingsConnector
@@ -53,11 +54,11 @@ class TextProcessor(nn.Module):
 def text_config(ckpt: Checkpoint, **overrides) -> TextConfig:
     """The file's text-side config; the register counts come from the stored register tensors."""
     held = ckpt.components
-    if "text_connectors" not in held or "text_projection" not in held:
+    if "text_connectors" not in held:
         found = ", ".join(sorted(held)) or "no tensors"
         raise CheckpointError(
-            f"{ckpt.path}: holds no text side (needs 'text_embedding_projection.*' and the embeddings "
-            f"connectors); it holds: {found}"
+            f"{ckpt.path}: holds no text side (needs the embeddings connectors, "
+            f"'model.diffusion_model.*embeddings_connector.*'); it holds: {found}"
         )
     section = ckpt.config.get("transformer")
     if section is None:
@@ -91,26 +92,50 @@ def projection_features(ckpt: Checkpoint) -> int:
     raise CheckpointError(f"{ckpt.path}: holds no text projection weight (text_embedding_projection.*)")
 
 
+def projection_file(ckpt: Checkpoint, text_encoder: Checkpoint | None) -> Checkpoint:
+    """Which file holds the text projection: the LTX-2 file itself (2.0, 2.3), or the text encoder file
+    (LTX-2.5's "with-proj" Gemma file); exactly one of them may."""
+    here = "text_projection" in ckpt.components
+    there = text_encoder is not None and "text_projection" in text_encoder.components
+    if here and there:
+        raise CheckpointError(
+            f"both {ckpt.path} and {text_encoder.path} hold a text projection (text_embedding_projection.*): "
+            "pass a transformer file without one (LTX-2.5) or a Gemma folder (LTX-2.0 / 2.3)"
+        )
+    if not (here or there):
+        where = f" nor {text_encoder.path}" if text_encoder is not None else ""
+        raise CheckpointError(
+            f"neither {ckpt.path}{where} holds the text projection (text_embedding_projection.*): LTX-2.5 keeps it "
+            "in its text encoder file (gemma4-...-with-proj-...safetensors); pass that file as the text encoder"
+        )
+    return ckpt if here else text_encoder
+
+
 def load_text_processor(
     path: str | os.PathLike | Checkpoint,
     *,
+    text_encoder: str | os.PathLike | Checkpoint | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     gemma_hidden: int = 3840,
     gemma_layers: int = 48,
 ) -> TextProcessor:
     """The feature extractor and connectors of an LTX-2 file, for a Gemma with `gemma_layers` layers of
-    width `gemma_hidden` (Gemma-3-12B by default; `TextEncoder` passes the loaded Gemma's)."""
+    width `gemma_hidden` (Gemma-3-12B by default; `TextEncoder` passes the loaded Gemma's). The projection
+    comes from `path`, or from `text_encoder` (a with-proj Gemma file) when `path` has none (LTX-2.5)."""
     ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    if text_encoder is not None and not isinstance(text_encoder, Checkpoint):
+        text_encoder = Checkpoint(text_encoder)
     cfg = text_config(ckpt, gemma_hidden=gemma_hidden, gemma_layers=gemma_layers)
+    source = projection_file(ckpt, text_encoder)
     first = "text_embedding_projection." + (
         "aggregate_embed.weight" if cfg.version == "v1" else "video_aggregate_embed.weight"
     )
-    if first in ckpt.tensors and ckpt.tensors[first].shape[1] != cfg.features:
+    if first in source.tensors and source.tensors[first].shape[1] != cfg.features:
         raise ConfigError(
-            f"{ckpt.path}: its text projection takes {ckpt.tensors[first].shape[1]} features per token, but a Gemma "
-            f"with {gemma_layers} layers of {gemma_hidden} channels gives {cfg.features}: use the Gemma-3 model this "
-            "checkpoint was trained with (Gemma-3-12B for LTX-2)"
+            f"{source.path}: its text projection takes {source.tensors[first].shape[1]} features per token, but a "
+            f"Gemma with {gemma_layers} layers of {gemma_hidden} channels gives {cfg.features}: use the Gemma model "
+            "this checkpoint was trained with (Gemma-3-12B for LTX-2.0 / 2.3)"
         )
     with torch.device("meta"):
         module = TextProcessor(cfg)
@@ -119,5 +144,6 @@ def load_text_processor(
     for name in module.state_dict():
         stream, _, rest = name.partition("_embeddings_connector.")
         keys[name] = names[stream] + rest if rest else name
-    owned = set(ckpt.components["text_connectors"]) | set(ckpt.components["text_projection"])
-    return load_state(module, ckpt, keys, owned, device=device, dtype=dtype, what=f"text side ({cfg.version})")
+    owned = set(ckpt.components["text_connectors"]) | set(source.components["text_projection"])
+    files = ckpt if source is ckpt else CheckpointSet([ckpt.path, source.path], ckpt.path)
+    return load_state(module, files, keys, owned, device=device, dtype=dtype, what=f"text side ({cfg.version})")

@@ -1,4 +1,5 @@
-"""Prompt tokenisation with sentencepiece, as the official pipelines' Hugging Face tokenizers do it.
+"""Prompt tokenisation as the official pipelines do it: sentencepiece (as their Hugging Face tokenizers do it)
+for Gemma-3 and T5 folders, and a packed tokenizer.json (transformers' fast tokenizer) for Gemma-4.
 
 Gemma (LTX-2): the prompt stripped, BOS first, cut to `max_length`, padded on the LEFT with <pad>.
 T5 (LTX-Video): the prompt stripped, cut to `max_length` - 1, EOS appended, padded on the RIGHT.
@@ -66,4 +67,55 @@ class SentencePieceTokenizer:
                 pad = self.max_length - len(ids)
                 rows.append(ids + [self.pad_id] * pad)
                 masks.append([1] * len(ids) + [0] * pad)
+        return torch.tensor(rows, dtype=torch.long), torch.tensor(masks, dtype=torch.long)
+
+
+# tokenizer_config.json keys that describe the file, not how it tokenises (transformers' own loader consumes
+# them; passed to the constructor they fail or change nothing).
+_FILE_KEYS = frozenset({"tokenizer_class", "auto_map", "model_max_length", "backend", "is_local", "local_files_only",
+                        "processor_class", "added_tokens_decoder"})  # fmt: skip
+
+
+class JsonTokenizer:
+    """A Hugging Face tokenizer.json (transformers' PreTrainedTokenizerFast over it, with the settings of its
+    tokenizer_config.json), as the LTX-2 pipelines tokenise for Gemma: the prompt stripped and cut to
+    `max_length`, <bos> first (prepended when the tokenizer does not add it, as Gemma-4's does not, then cut
+    again), no EOS, padded on the LEFT with <pad> (<eos> when the tokenizer has no pad token)."""
+
+    def __init__(self, tokenizer_json: bytes, config: dict, *, max_length: int, source: str):
+        from tokenizers import Tokenizer
+        from transformers import PreTrainedTokenizerFast
+
+        try:
+            backend = Tokenizer.from_buffer(tokenizer_json)
+        except Exception as e:  # noqa: BLE001 - the tokenizers library raises its own exception types
+            raise ValueError(f"{source}: its tokenizer.json cannot be read ({e})") from None
+        kwargs = {k: v for k, v in config.items() if k not in _FILE_KEYS}
+        self.tok = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=max_length, **kwargs)
+        if self.tok.bos_token_id is None:
+            raise ValueError(f"{source}: the tokenizer has no <bos> token, which every prompt must start with")
+        self.pad_id = self.tok.pad_token_id if self.tok.pad_token is not None else self.tok.eos_token_id
+        if self.pad_id is None:
+            raise ValueError(f"{source}: the tokenizer has neither a pad nor an eos token to pad prompts with")
+        self.max_length = max_length
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tok)
+
+    def __call__(self, prompts: str | list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input ids, attention mask), both (B, max_length) int64."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not prompts:
+            raise ValueError("no prompts to tokenize")
+        rows, masks = [], []
+        for prompt in prompts:
+            if not isinstance(prompt, str):
+                raise TypeError(f"prompts must be strings, got {type(prompt).__name__}")
+            ids = self.tok(prompt.strip(), truncation=True, max_length=self.max_length)["input_ids"]
+            if not ids or ids[0] != self.tok.bos_token_id:
+                ids = [self.tok.bos_token_id, *ids][: self.max_length]
+            pad = self.max_length - len(ids)
+            rows.append([self.pad_id] * pad + ids)
+            masks.append([0] * pad + [1] * len(ids))
         return torch.tensor(rows, dtype=torch.long), torch.tensor(masks, dtype=torch.long)
