@@ -37,8 +37,11 @@ DTYPES: dict[str, torch.dtype] = {
 }
 FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
 
-# Component -> key prefixes in an LTX-2 single file. The text connectors live under the
-# transformer's prefix but belong to the text side, so they are listed (and matched) first.
+# Component -> key prefixes. An LTX-2 single file holds the first six; LTX-2.5 ships one file per
+# component (bare `encoder.*` / `decoder.*` video VAE keys, `duration_head.*`, a Gemma text encoder
+# packed with its tokenizer, flat latent-upsampler keys). The text connectors live under the
+# transformer's prefix but belong to the text side, so they are listed (and matched) first. LoRA
+# factors (`*.lora_A.*` / `*.lora_B.*`) are a component of their own whatever their prefix.
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "text_connectors": (
         "model.diffusion_model.video_embeddings_connector.",
@@ -47,16 +50,57 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     ),
     "transformer": ("model.diffusion_model.",),
     "text_projection": ("text_embedding_projection.",),
-    "video_vae": ("vae.",),
+    "video_vae": ("vae.", "encoder.", "decoder.", "per_channel_statistics."),
     "audio_vae": ("audio_vae.",),
     "vocoder": ("vocoder.",),
+    "duration_head": ("duration_head.",),
+    "text_encoder": (
+        "model.language_model.",
+        "model.layers.",
+        "model.embed_tokens.",
+        "model.norm.",
+        "model.embed_vision.",
+        "model.embed_audio.",
+        "model.vision_embedder.",
+        "model.vision_tower.",
+        "model.multi_modal_projector.",
+        "language_model.",
+        "vision_model.",
+        "vision_tower.",
+        "multi_modal_projector.",
+        "audio_projector.",
+        "tokenizer_json",
+        "hf_asset__",
+    ),  # fmt: skip
+    "upsampler": (
+        "initial_conv.",
+        "initial_norm.",
+        "res_blocks.",
+        "upsampler.",
+        "post_upsample_res_blocks.",
+        "final_conv.",
+    ),  # fmt: skip
 }
+LORA_MARKERS = (".lora_A.", ".lora_B.", ".lora_down.", ".lora_up.")
 TRANSFORMER_PREFIX = "model.diffusion_model."
 _MAX_HEADER = 256 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used as it is; the message says why and what to do."""
+
+
+def parse_model_version(version: str | None) -> tuple[int, ...]:
+    """A `model_version` string as a tuple that compares by generation, as the official pipelines read
+    it: "-" counts as ".", and only the leading integer parts are kept ("2.3.rc1" -> (2, 3),
+    "2.4-rc2" -> (2, 4), "2.5.0" -> (2, 5, 0)). None, "" or a non-numeric start give (), which is
+    older than every real version."""
+    parts = []
+    for part in str(version or "").replace("-", ".").split("."):
+        if not (part.isascii() and part.isdigit()):
+            break
+        parts.append(int(part))
+    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -139,8 +183,22 @@ class Checkpoint:
     def model_version(self) -> str | None:
         return self.metadata.get("model_version")
 
+    @property
+    def version(self) -> tuple[int, ...]:
+        """`model_version` as comparable numbers: "2.3.rc1" -> (2, 3), "2.4-rc2" -> (2, 4); () when absent."""
+        return parse_model_version(self.model_version)
+
+    @cached_property
+    def kind(self) -> str:
+        """What the file is, from its keys and metadata: one of `ltx.files.KINDS`."""
+        from ltx.files import file_kind
+
+        return file_kind(self)
+
     # -- keys --------------------------------------------------------------------------------------
     def component_of(self, key: str) -> str:
+        if any(m in key for m in LORA_MARKERS):
+            return "lora"
         for component, prefixes in COMPONENTS.items():
             if key.startswith(prefixes):
                 return component

@@ -67,15 +67,17 @@ def load_lora(path: str | os.PathLike, strength: float = 1.0) -> LoRA:
 
 
 def lora_delta(loras: list[LoRA], name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
-    """sum over LoRAs of (B * strength) @ A for layer `name`, in `dtype` (None if no LoRA has the layer)."""
-    deltas = []
+    """sum over LoRAs of (B * strength) @ A for layer `name`, accumulated in `dtype` as ltx-core 1.2.0 does: the
+    first LoRA's product, then each further one added in place (addmm); None if no LoRA has the layer."""
+    total = None
     for lora in loras:
         if name in lora.pairs:
             a, b = (t.to(device) for t in lora.pairs[name])
-            deltas.append(torch.matmul(b * lora.strength, a).to(dtype))
-    if not deltas:
-        return None
-    return deltas[0] if len(deltas) == 1 else torch.sum(torch.stack(deltas), dim=0)
+            if total is None:
+                total = torch.matmul(b * lora.strength, a).to(dtype)
+            else:
+                total.addmm_(b.to(dtype), a.to(dtype), alpha=lora.strength)
+    return total
 
 
 def _fuse_layer(layer: nn.Module, delta_for) -> None:

@@ -1,8 +1,9 @@
 """Images, videos and audio files in and out (PIL, PyAV), prepared as the official pipelines prepare them.
 
-Conditioning images go through an H.264 round trip at CRF 33 (what the model saw in training) before they
-are resized to cover the target size (bilinear) and centre-cropped. Output is an MP4 with H.264 video
-(yuv420p) and AAC stereo audio.
+Images are read upright (EXIF orientation) and in sRGB (an embedded ICC profile is converted). Conditioning
+images go through an H.264 round trip at the CRF the model generation was trained with (33 up to LTX-2.3,
+18 from LTX-2.4 on: `image_crf`) before they are resized to cover the target size (bilinear) and
+centre-cropped. Output is an MP4 with H.264 video (BT.709 yuv420p, CRF 19) and AAC stereo audio.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +20,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DEFAULT_CRF = 33
+DEFAULT_CRF = 33  # LTX-2.0 to 2.3
+LTX_2_4_CRF = 18  # LTX-2.4 and newer
+_EXIF_ORIENTATION = 0x0112
+_ROTATION = {3: 180, 6: 270, 8: 90}  # EXIF orientation -> counter-clockwise degrees that make it upright
+
+
+def image_crf(model_version: str | None) -> int:
+    """The H.264 CRF conditioning images are re-compressed at for a checkpoint's `model_version`
+    (its metadata string): 18 from 2.4 on, else 33 (also when the version is absent or unreadable)."""
+    from ltx.checkpoint import parse_model_version
+
+    return LTX_2_4_CRF if parse_model_version(model_version) >= (2, 4) else DEFAULT_CRF
 
 
 def _av():
@@ -37,19 +50,34 @@ def _exists(path: str | os.PathLike, what: str) -> Path:
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) uint8 RGB (alpha dropped, palette and grey expanded)."""
-    from PIL import Image, UnidentifiedImageError
+    """(H, W, 3) uint8 RGB: turned upright by its EXIF orientation (rotations only), its ICC profile (if
+    any) converted to sRGB, alpha dropped, palette and grey expanded."""
+    from PIL import Image, ImageCms, UnidentifiedImageError
 
     try:
         with Image.open(_exists(path, "image")) as image:
-            return np.array(image.convert("RGB"))
+            rotation = _ROTATION.get(image.getexif().get(_EXIF_ORIENTATION))
+            if rotation:
+                image = image.rotate(rotation, expand=True)
+            icc = image.info.get("icc_profile")
+            if image.mode in ("RGBA", "LA"):
+                image = image.convert(image.mode[:-1])
+            if icc:
+                try:
+                    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+                    return np.array(ImageCms.profileToProfile(image, source, srgb, outputMode="RGB"), dtype=np.uint8)
+                except (ImageCms.PyCMSError, OSError, ValueError) as e:
+                    warnings.warn(f"{path}: ICC profile not converted to sRGB ({e}); read as RGB", stacklevel=2)
+            return np.array(image.convert("RGB"), dtype=np.uint8)
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image PIL can read") from None
 
 
-def h264_round_trip(image: np.ndarray, crf: float = DEFAULT_CRF) -> np.ndarray:
-    """The image after one H.264 intra frame at `crf` (odd sizes lose their last row/column); crf 0: unchanged."""
-    if crf == 0:
+def h264_round_trip(image: np.ndarray, crf: float) -> np.ndarray:
+    """The image after one H.264 intra frame at `crf` (odd sizes lose their last row/column); crf 0, or an
+    image under 2 pixels high or wide: unchanged."""
+    if crf == 0 or min(image.shape[0], image.shape[1]) < 2:
         return image
     av = _av()
     height, width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
@@ -85,14 +113,17 @@ def image_to_pixels(
     height: int,
     width: int,
     *,
-    crf: float = DEFAULT_CRF,
+    crf: float | None = None,
+    model_version: str | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """A conditioning image as (1, 3, 1, height, width) in [-1, 1]."""
+    """A conditioning image as (1, 3, 1, height, width) in [-1, 1]. `crf` None: the CRF the model of
+    `model_version` (the checkpoint's metadata string) was trained with, `image_crf(model_version)`."""
     array = load_image(image) if not isinstance(image, np.ndarray) else image
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
         raise ValueError(f"an image must be (H, W, 3) uint8, got {array.shape} {array.dtype}")
+    crf = image_crf(model_version) if crf is None else crf
     frame = torch.tensor(h264_round_trip(array, crf), dtype=torch.float32, device=device)
     return (cover_and_crop(frame, height, width) / 127.5 - 1.0).to(device=device, dtype=dtype)
 
@@ -146,6 +177,8 @@ def read_audio(
         rate = stream.rate
         container.seek(int(start / stream.time_base), stream=stream)
         end = start + duration if duration else float("inf")
+        if not duration and stream.duration is not None:  # what the official reader stops at
+            end = float(stream.duration * stream.time_base)
         chunks, first = [], None
         for frame in container.decode(stream):
             if frame.pts is None:
@@ -173,34 +206,63 @@ def _frame_to_float(frame) -> np.ndarray:
     return arr if frame.format.is_planar else arr.reshape(-1, len(frame.layout.channels)).T
 
 
+# BT.709 RGB -> Y'CbCr (rows: Y', Cb, Cr).
+_BT709 = torch.tensor([[0.2126, 0.7152, 0.0722], [-0.1146, -0.3854, 0.5], [0.5, -0.4542, -0.0458]])
+OUTPUT_CRF = 19
+
+
+def yuv420p_bt709(frames: torch.Tensor) -> torch.Tensor:
+    """RGB frames (F, H, W, 3), float in [0, 1] (uint8 is divided by 255 first), as the I420 planes PyAV's
+    `yuv420p` takes, (F, 3H/2, W) uint8: BT.709 limited range (Y = 16 + 219 Y', C = 128 + 224 C'), each
+    chroma sample the mean of a 2 x 2 block, truncated to integers, computed in the frames' dtype (as the
+    official encoder converts them, rather than FFmpeg's BT.601 swscale)."""
+    x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
+    yuv = (x @ _BT709.to(device=x.device, dtype=x.dtype).T).movedim(-1, -3)  # (F, 3, H, W)
+    luma = yuv[:, 0] * 219 + 16
+    chroma = F.avg_pool2d(yuv[:, 1:3].contiguous(), kernel_size=2, stride=2) * 224 + 128  # (F, 2, H/2, W/2)
+    planes = torch.cat([luma, chroma.reshape(x.shape[0], x.shape[1] // 2, x.shape[2])], dim=-2)
+    return planes.clamp(0, 255).to(torch.uint8)
+
+
 def write_mp4(
     path: str | os.PathLike,
     video: torch.Tensor | Iterable[torch.Tensor],
     fps: float,
     audio: torch.Tensor | None = None,
     sample_rate: int | None = None,
+    *,
+    crf: int = OUTPUT_CRF,
 ) -> Path:
-    """Write uint8 frames (F, H, W, 3) (or an iterable of such chunks) as H.264, with stereo `audio`
+    """Write RGB frames (F, H, W, 3), float in [0, 1] or uint8 (or an iterable of such chunks), as H.264
+    (`yuv420p_bt709`, tagged BT.709 limited range, libx264 `crf`, preset veryfast), with stereo `audio`
     (2, samples) float in [-1, 1] as AAC."""
     av = _av()
     chunks = iter([video] if isinstance(video, torch.Tensor) else video)
     first = next(chunks)
-    if first.ndim != 4 or first.shape[-1] != 3 or first.dtype != torch.uint8:
-        raise ValueError(f"video frames must be uint8 (F, H, W, 3), got {tuple(first.shape)} {first.dtype}")
+    if first.ndim != 4 or first.shape[-1] != 3 or not (first.dtype == torch.uint8 or first.is_floating_point()):
+        raise ValueError(
+            f"video frames must be (F, H, W, 3), float in [0, 1] or uint8, got {tuple(first.shape)} {first.dtype}"
+        )
+    if first.shape[1] % 2 or first.shape[2] % 2:
+        raise ValueError(f"H.264 (yuv420p) needs an even height and width, got {first.shape[1]}x{first.shape[2]}")
     if audio is not None and (audio.ndim != 2 or audio.shape[0] != 2 or not sample_rate):
         raise ValueError(f"audio must be stereo (2, samples) with a sample rate, got {tuple(audio.shape)}")
     path = Path(path)
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        rate = Fraction(fps).limit_denominator(1001)
+        stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "veryfast"})
         stream.height, stream.width, stream.pix_fmt = first.shape[1], first.shape[2], "yuv420p"
+        cc = stream.codec_context
+        cc.thread_count, cc.thread_type = 0, "FRAME"
+        cc.colorspace, cc.color_range = 1, 1  # FFmpeg's AVCOL_SPC_BT709, AVCOL_RANGE_MPEG (limited)
         audio_stream = None
         if audio is not None:
             audio_stream = container.add_stream("aac", rate=sample_rate)
             audio_stream.codec_context.layout = "stereo"
             audio_stream.codec_context.time_base = Fraction(1, sample_rate)
         for chunk in (first, *chunks):
-            for frame in chunk.cpu().numpy():
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            for frame in yuv420p_bt709(chunk).cpu().numpy():
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="yuv420p")))
         container.mux(stream.encode())
         if audio_stream is not None:
             _write_audio(container, audio_stream, audio, sample_rate)

@@ -24,6 +24,8 @@ def test_config_and_components(tiny):
         "audio_vae",
         "vocoder",
     }
+    assert (ckpt.kind, ckpt.version) == ("single-file", (2, 3, 0))
+    assert Checkpoint(tiny["ltx-2.5-tiny"]).kind == "transformer"  # the LTX-2.5 split layout
     cfg = transformer_config(ckpt)
     assert cfg == TINY["ltx-2.3-tiny"].transformer
     assert transformer_config(Checkpoint(tiny["ltx-2.0-video-only-tiny"])).has_audio is False
@@ -37,9 +39,10 @@ def test_absent_keys_take_official_defaults(tmp_path, tiny):
     cfg = transformer_config(
         Checkpoint(rewrite(tiny["ltx-2.0-tiny"], tmp_path / "a.safetensors", transformer_config=drop))
     )
+    # ltx-core 1.2.0's defaults (1.0.0 defaulted to interleaved RoPE)
     assert (cfg.av_ca_timestep_scale_multiplier, cfg.rope_type, cfg.frequencies_precision, cfg.norm_eps) == (
         1,
-        "interleaved",
+        "split",
         "float32",
         1e-6,
     )
@@ -137,7 +140,8 @@ def test_file_without_config_needs_an_explicit_one(tmp_path, tiny):
     with pytest.raises(CheckpointError, match="no 'config' metadata"):
         load_transformer(path)
     model = load_transformer(path, config=TINY["ltx-2.0-tiny"].transformer, dtype=torch.float32)
-    assert model.cfg.num_layers == 3
+    reference = load_transformer(tiny["ltx-2.0-tiny"], dtype=torch.float32).state_dict()
+    assert all(torch.equal(t, reference[k]) for k, t in model.state_dict().items())  # the same model as with it
     with pytest.raises(CheckpointError, match="do not match its config"):  # the full-size preset does not fit
         load_transformer(path, config="ltx-2-19b")
 

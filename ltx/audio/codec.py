@@ -21,7 +21,8 @@ def encode_audio(encoder: AudioEncoder, waveform: torch.Tensor, sample_rate: int
 @torch.inference_mode()
 def decode_audio(decoder: AudioDecoder, vocoder: nn.Module, latent: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Latent (B, 8, T', 16) -> (stereo waveform (B, 2, samples) float32 in [-1, 1], its sample rate):
-    4T' - 3 mel frames, each `hop` samples (240 at 24 kHz for 2.0, 480 at 48 kHz for 2.3)."""
+    4T' - 3 mel frames, each `hop` samples (240 at 24 kHz for 2.0, 480 at 48 kHz for 2.3 / 2.5).
+    The vocoder takes the mel in the decoder's dtype and returns the waveform in it, as the official
+    decode does (a float32 bandwidth-extension vocoder in a bf16 run: computed in float32, rounded to bf16)."""
     mel = decoder(latent.to(next(decoder.parameters()).dtype))
-    wave = vocoder(mel.to(next(vocoder.parameters()).dtype))
-    return wave.float(), vocoder.output_sampling_rate
+    return vocoder(mel).float(), vocoder.output_sampling_rate

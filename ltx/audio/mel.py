@@ -1,5 +1,5 @@
 """The audio front-end without torchaudio: resampling to 16 kHz and the log-mel spectrogram the audio
-VAE was trained on (REFERENCE.md §4), computed with the same operations in the same order as
+VAE was trained on, computed with the same operations in the same order as
 torchaudio's MelSpectrogram (hann window, centred reflect-padded STFT, magnitude, slaney mel scale
 and norm, f 0-8000 Hz) and torchaudio.functional.resample (hann-windowed sinc, width 6, rolloff 0.99).
 """

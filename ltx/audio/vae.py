@@ -2,7 +2,7 @@
 
 2-D convolutions over (time, mel) with the stereo channels as input channels, causal along time
 (zero padding in front); two stride-2 downsamples (4x in time and mel); per-channel statistics on
-the patchified latent (B, T', 8*16). Module names follow the official checkpoints (REFERENCE.md §4).
+the patchified latent (B, T', 8*16). Module names follow the official checkpoints.
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
 """Vocoders: log-mel (B, 2, frames, 64) -> stereo waveform (B, 2, samples).
 
 LTX-2.0: HiFi-GAN v1 at 24 kHz (ResBlock1 with LeakyReLU 0.1; the mean of the resblocks per stage).
-LTX-2.3: a BigVGAN-v2-style generator (AMP blocks: SnakeBeta activations applied at twice the rate
+LTX-2.3 / 2.5: a BigVGAN-v2-style generator (AMP blocks: SnakeBeta activations applied at twice the rate
 between kaiser-sinc up- and down-sampling) at 16 kHz, then a bandwidth extension: the causal log-mel
 of that output (STFT and mel bases stored in the checkpoint) drives a second generator whose output
-is added to a 3x sinc-upsampled copy -> 48 kHz (REFERENCE.md §4). Names follow the checkpoints.
+is added to a 3x sinc-upsampled copy -> 48 kHz. Names follow the checkpoints.
+
+Both take the mel in any floating dtype, compute in the dtype of their weights and return the waveform
+in the mel's dtype. `load_vocoder` keeps the bandwidth-extension vocoder's weights in float32 (rounded
+through the requested dtype first), so that it computes in float32 as the official code does since
+ltx-core 1.1.
 """
 
 from __future__ import annotations
@@ -183,7 +188,8 @@ class Generator(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         if mel.ndim != 4 or mel.shape[1] != 2 or mel.shape[3] != 64:
             raise ValueError(f"the vocoder takes stereo log-mel (B, 2, frames, 64), got {tuple(mel.shape)}")
-        x = self.conv_pre(rearrange(mel.transpose(2, 3), "b s c t -> b (s c) t"))
+        x = rearrange(mel.to(self.conv_pre.weight.dtype).transpose(2, 3), "b s c t -> b (s c) t")
+        x = self.conv_pre(x)
         n = len(self.cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
             if not self.amp:
@@ -193,7 +199,7 @@ class Generator(nn.Module):
         x = self.conv_post(self.act_post(x))
         if self.final_activation:
             x = torch.tanh(x) if self.cfg.use_tanh_at_final else torch.clamp(x, -1, 1)
-        return x
+        return x.to(mel.dtype)
 
 
 class STFT(nn.Module):
@@ -226,7 +232,7 @@ class MelSTFT(nn.Module):
 
 
 class BandwidthExtension(nn.Module):
-    """The 2.3 vocoder: base generator at 16 kHz, then mel -> residual generator + sinc upsampling."""
+    """The 2.3 / 2.5 vocoder: base generator at 16 kHz, then mel -> residual generator + sinc upsampling."""
 
     def __init__(self, cfg: VocoderConfig):
         super().__init__()
@@ -244,7 +250,7 @@ class BandwidthExtension(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         b = self.cfg.bwe
-        x = self.vocoder(mel)
+        x = self.vocoder(mel.to(self.vocoder.conv_pre.weight.dtype))
         length = x.shape[-1]
         out_length = length * b.output_sampling_rate // b.input_sampling_rate
         if length % b.hop_length:
@@ -252,7 +258,8 @@ class BandwidthExtension(nn.Module):
         batch, channels, _ = x.shape
         low_mel = self.mel_stft(x.reshape(batch * channels, -1))
         low_mel = low_mel.reshape(batch, channels, *low_mel.shape[1:]).transpose(2, 3)
-        return torch.clamp(self.bwe_generator(low_mel) + self.resampler(x), -1, 1)[..., :out_length]
+        out = torch.clamp(self.bwe_generator(low_mel) + self.resampler(x), -1, 1)[..., :out_length]
+        return out.to(mel.dtype)
 
 
 def build_vocoder(cfg: VocoderConfig) -> nn.Module:

@@ -1,5 +1,5 @@
 """Audio parity: the mel front-end against librosa (and torchaudio's official front-end where it
-loads), and the audio VAE and vocoders against ltx-core, stage by stage (PARITY.md)."""
+loads), and the audio VAE and vocoders against ltx-core, stage by stage."""
 
 from __future__ import annotations
 
