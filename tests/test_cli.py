@@ -25,8 +25,8 @@ def test_inspect_bad_file_exits_2(tmp_path, capsys):
     assert "not a safetensors file" in capsys.readouterr().err
 
 
+@pytest.mark.oracle
 def test_parity_on_a_checkpoint_writes_a_passing_report(tiny, tmp_path, capsys):
-    pytest.importorskip("ltx_core")
     report = tmp_path / "report.json"
     assert (
         main(["parity", str(tiny["ltx-2.3-tiny"]), "--json", str(report), "--frames", "9", "--parts", "transformer"])
@@ -48,8 +48,8 @@ def test_console_script_help():
     assert out.returncode == 0 and "--dtype" in out.stdout
 
 
+@pytest.mark.oracle
 def test_parity_on_a_file_with_a_vae_and_an_upsampler(tiny, tmp_path, capsys):
-    pytest.importorskip("ltx_core")
     from ltx.parity.fixtures import write_tiny_upsampler
 
     up = write_tiny_upsampler("ltx-2-upsampler-x2-tiny", tmp_path / "up.safetensors")
@@ -60,8 +60,8 @@ def test_parity_on_a_file_with_a_vae_and_an_upsampler(tiny, tmp_path, capsys):
     assert main(["parity", "--parts", "vae,nonsense"]) == 2
 
 
+@pytest.mark.oracle
 def test_parity_and_inspect_on_a_file_with_audio(tiny, capsys):
-    pytest.importorskip("ltx_core")
     path = str(tiny["ltx-2.3-tiny"])
     assert main(["parity", path, "--parts", "audio,mel"]) == 0
     out = capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Float8 checkpoints: fp8-cast (no scales) and scaled (weight_scale, input_scale), detected per layer."""
 
 import ltx_kernels
+import pytest
 import torch
 from ltx_kernels.fp8 import quantize_static
 from safetensors.torch import save_file
@@ -29,6 +30,7 @@ def test_fp8_linear_reference_is_the_dequantised_product():
     )
 
 
+@pytest.mark.oracle
 def test_scaled_fp8_file_matches_official_arithmetic(tmp_path, tiny):
     """Blocks 1-2 scaled, block 0 not (detected per layer). The official scaled-fp8 path needs
     TensorRT-LLM on a GPU, so the oracle is ltx-core on the dequantised weights with each of those

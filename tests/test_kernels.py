@@ -104,6 +104,7 @@ def test_fp8_linear_on_the_gpu():
 
 
 @pytest.mark.gpu
+@pytest.mark.oracle
 def test_model_with_kernels_within_the_low_precision_budget(tiny):
     """The tiny 2.3 transformer on the GPU in bf16 with the kernels, against ltx-core's bf16 error."""
     from ltx.parity.transformer import transformer_parity
