@@ -1,9 +1,9 @@
 """Full-size LTX-2 video decoder: ours beside ltx-core's, untiled and tiled, in one run.
 
-Both decoders get the same random bf16 weights (the LTX-2 layout, REFERENCE.md §3) and decode the
+Both decoders get the same random bf16 weights (the LTX-2 layout) and decode the
 same latent; we report median wall time, peak GPU memory above the weights, and how far our output
 is from ltx-core's. "chunked" is our decoder with chunk_convolutions (--chunk-mib). Tiled decoding
-uses ltx-core's default tiles (512 px / 64 px overlap, 64 frames / 24 overlap) and moves each
+uses the default tiles of both (ltx-core 1.2.0's: 768 px / 64 px overlap, 80 frames / 24 overlap) and moves each
 yielded chunk to the CPU, as a video writer would.
 
     python bench/vae_decode.py [--frames 121 --height 1024 --width 1536] [--json OUT]
@@ -84,10 +84,12 @@ def main() -> None:
     shape = (1, 128, (args.frames - 1) // 8 + 1, args.height // 32, args.width // 32)
     latent = torch.randn(shape, generator=torch.Generator(device).manual_seed(1), device=device, dtype=dtype)
 
-    from ltx_core.model.video_vae import TilingConfig
+    from ltx.parity.vae_oracle import official_tiling
+
+    tiling = official_tiling(Tiling(), latent, official.video_downscale_factors)  # the same tiles as ours
 
     def ltx_core_tiled():
-        return torch.cat([c.cpu() for c in official.tiled_decode(latent, TilingConfig.default())], dim=2)
+        return torch.cat([c.cpu() for c in official.tiled_decode(latent, tiling)], dim=2)
 
     def ours_tiled():
         return torch.cat([c.cpu() for c in tiled_decode(ours, latent, Tiling())], dim=2)

@@ -28,6 +28,7 @@ from torch import nn
 
 from ltx.checkpoint import Checkpoint, CheckpointError, load_state
 from ltx.config import ConfigError
+from ltx.files import expect
 
 PREFIX = "duration_head."
 MIN_SECONDS, MAX_SECONDS = 1.0, 20.0  # the official pipelines' clamp (--auto-duration)
@@ -170,7 +171,7 @@ def load_duration_head(
     dtype: torch.dtype = torch.float32,
 ) -> DurationHead:
     """The `duration_head.*` weights of a file, strictly (every key of the head, nothing else under it)."""
-    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    ckpt = expect(path, "duration_head")
     owned = {k for k in ckpt.tensors if k.startswith(PREFIX)}
     if not owned:
         held = ", ".join(sorted(ckpt.components)) or "no tensors"

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ltx.checkpoint import FP8_DTYPES, Checkpoint, CheckpointError
+from ltx.checkpoint import FP8_DTYPES, CheckpointError
+from ltx.files import expect
 
 _PREFIXES = ("model.diffusion_model.", "diffusion_model.")
 _FP8_MAX = torch.finfo(torch.float8_e4m3fn).max
@@ -36,7 +37,7 @@ class LoRA:
 
 
 def load_lora(path: str | os.PathLike, strength: float = 1.0) -> LoRA:
-    ckpt = Checkpoint(path)
+    ckpt = expect(path, "lora")
     downs, ups, other = {}, {}, []
     for key in ckpt.tensors:
         name = next((key[len(p) :] for p in _PREFIXES if key.startswith(p)), key)

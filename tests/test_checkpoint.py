@@ -131,7 +131,7 @@ def test_file_without_transformer(tmp_path):
     save_file(
         {"vae.encoder.conv_in.weight": torch.zeros(2)}, str(tmp_path / "vae.safetensors"), metadata={"config": "{}"}
     )
-    with pytest.raises(CheckpointError, match="holds no transformer.*it holds: video_vae"):
+    with pytest.raises(CheckpointError, match="holds a video VAE file.*this slot expects a transformer file"):
         load_transformer(tmp_path / "vae.safetensors")
 
 

@@ -147,7 +147,7 @@ def test_loader_errors(head_file, tmp_path):
         t.update({f"other.{k}": t.pop(k) for k in list(t)})
 
     other = rewrite(head_file, tmp_path / "other.safetensors", rename)
-    with pytest.raises(CheckpointError, match="holds no duration head"):
+    with pytest.raises(CheckpointError, match="this slot expects a duration head file"):
         load_duration_head(other)
 
     def edit(t):

@@ -214,7 +214,7 @@ def test_t5_flat_folder_and_errors(tiny_t5, tmp_path):
 
 # -- the checkpoint's text side -------------------------------------------------------------------
 def test_text_side_loading_errors(tiny, tmp_path):
-    with pytest.raises(CheckpointError, match="holds no text side"):
+    with pytest.raises(CheckpointError, match="this slot expects a file with the text connectors"):
         load_text_processor(tiny["ltx-2.0-video-only-tiny"])
     with pytest.raises(ConfigError, match="takes 96 features per token, but a Gemma with 48 layers of 3840"):
         load_text_processor(tiny["ltx-2.0-tiny"])

@@ -245,7 +245,7 @@ def test_loader_lists_missing_unexpected_and_misshaped(tiny, tmp_path):
 
 
 def test_loader_errors_for_files_without_a_vae_or_a_family(tiny, tmp_path):
-    with pytest.raises(CheckpointError, match="holds no video VAE"):
+    with pytest.raises(CheckpointError, match="this slot expects a video VAE file"):
         load_video_decoder(tiny["ltx-2.0-fp8-cast-tiny"])
     ckpt = Checkpoint(tiny["ltx-video-0.9.1-tiny"])
     path = rewrite(ckpt.path, tmp_path / "noversion.safetensors", metadata={"config": ckpt.metadata["config"]})

@@ -227,7 +227,7 @@ class VocoderConfig:
 
 # Full-size configurations of the shipped files. The LTX-2 audio VAE has no attention anywhere (the
 # official defaults would add a mid-block attention: 21.3M/31.9M encoder/decoder parameters without it,
-# as REFERENCE.md §4 gives). The 2.3 vocoder: a 1536-channel BigVGAN-v2 generator at 16 kHz (hop 160)
+# as the published parameter counts give). The 2.3 vocoder: a 1536-channel BigVGAN-v2 generator at 16 kHz (hop 160)
 # and a 512-channel extension generator (hop 240 on a hop-80 mel) to 48 kHz, 128.5M parameters.
 LTX2_AUDIO_VAE = AudioVAEConfig(attn_resolutions=(), mid_block_add_attention=False)
 LTX2_VOCODER = VocoderConfig()  # HiFi-GAN v1, 1024 channels, 24 kHz: 55.6M parameters

@@ -115,7 +115,7 @@ class TextConfig:
         return dataclasses.replace(self, **changes)
 
 
-# Full-size text sides (REFERENCE.md §5); rope type and precision follow each transformer preset. The
+# Full-size text sides; rope type and precision follow each transformer preset. The
 # connectors' max_pos is not published here: 4096 is a placeholder that changes no parameter shape.
 _CONNECTOR_19B = ConnectorConfig(30, 128, 2, rope_type="split", float64=True, max_pos=(4096,))
 LTX2_19B_TEXT = TextConfig("v1", _CONNECTOR_19B, _CONNECTOR_19B)

@@ -151,7 +151,7 @@ class TransformerConfig:
         return dataclasses.replace(self, **changes)
 
 
-# Shipped values, as the published files' metadata carries them (REFERENCE.md §1-2). Real files
+# Shipped values, as the published files' metadata carries them. Real files
 # always carry their own config; these presets are for building full-size models without a file
 # (structure tests, benchmarks) and for files whose metadata was stripped.
 LTX2_19B = TransformerConfig(

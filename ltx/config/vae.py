@@ -274,7 +274,7 @@ def _res(n: int, **extra: Any) -> tuple[str, dict[str, Any]]:
 
 _UP_RES = ("compress_all", {"residual": True, "multiplier": 2})
 
-# The published VAE layouts (REFERENCE.md §3; the files carry their own config, these are for
+# The published VAE layouts (the files carry their own config, these are for
 # meta-device structure checks and files whose metadata was stripped).
 LTX2_VAE = VideoVAEConfig(
     family="ltx2",

@@ -15,6 +15,7 @@ import torch
 from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
 from ltx.config import TransformerConfig, preset
 from ltx.dit.ltx2 import LTX2Transformer
+from ltx.files import expect
 from ltx.nn import install_fp8_layers
 
 
@@ -65,7 +66,7 @@ def load_transformer(
     `audio_only=True` builds the audio stream alone from an audio-video file (ltx-core's audio-only model, for
     text-to-audio): only the audio stream's weights are read, the rest of the file is left alone.
     """
-    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    ckpt = expect(path, "transformer")
     cfg = preset(config) if isinstance(config, str) else config or transformer_config(ckpt)
     file_keys = transformer_keys(ckpt)
     if not file_keys:

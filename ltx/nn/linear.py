@@ -1,6 +1,6 @@
 """Linear layers for float8 checkpoints, and the swap that installs them where a file has fp8 weights.
 
-Two layouts ship (REFERENCE.md §1):
+Two layouts ship:
 - fp8-cast: `weight` (and often `bias`) stored as float8_e4m3fn with no scale; upcast to the
   input's dtype at run time, layer by layer, so the model stays fp8 in memory.
 - scaled: `weight` float8 (out, in) with `weight_scale` (0-d, W ~= W8 * scale) and usually

@@ -1,4 +1,4 @@
-"""Tensor-by-tensor comparison and its report (PARITY.md "The comparison").
+"""Tensor-by-tensor comparison and its report (the rules are in the README, "Parity").
 
 Per tensor: max |ours - ref| and the relative error ||ours - ref|| / ||ref||, in float64. NaN or Inf
 anywhere fails. Two rules:

@@ -1,4 +1,4 @@
-"""The LTX-2.5 diffusion-VAE file against ltx-core 1.2.0, stage by stage (PARITY.md).
+"""The LTX-2.5 diffusion-VAE file against ltx-core 1.2.0, stage by stage.
 
 The same file is loaded by our loaders and the official ones. Decoder cases, each on the same latent
 and the same seed (the noise is drawn as the official draws it):

@@ -3,7 +3,7 @@
 The tensors come from the OFFICIAL modules' state dicts (ltx-core builds each component from the
 tiny config; we only fill the values), so the layout is the official one by construction and our
 loader is tested against it, not against itself. Values are drawn so that every branch matters:
-weights ~ N(0, 1/fan_in), non-zero tables, norms near 1 (PARITY.md "The inputs").
+weights ~ N(0, 1/fan_in), non-zero tables, norms near 1.
 """
 
 from __future__ import annotations

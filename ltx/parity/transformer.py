@@ -1,5 +1,5 @@
 """Transformer parity: the same file through our loader and ltx-core's, the same inputs, every
-block's video and audio outputs and the final outputs compared (PARITY.md).
+block's video and audio outputs and the final outputs compared.
 
 Inputs are real shapes: a pixel clip size gives the latent grid, the patchified token counts and the
 official token positions; a conditioning mask makes timesteps differ per token; batch 2 with a

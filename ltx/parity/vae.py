@@ -1,4 +1,4 @@
-"""Video VAE and latent upsampler parity, stage by stage (PARITY.md).
+"""Video VAE and latent upsampler parity, stage by stage.
 
 The same file is loaded by our loader and the official one (ltx-core for LTX-2 files, ltx-video
 for LTX-Video files); both run the same inputs and every stage's output is compared: conv_in, each

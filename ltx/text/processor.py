@@ -16,6 +16,7 @@ from torch import nn
 from ltx.checkpoint import Checkpoint, CheckpointError, CheckpointSet, load_state
 from ltx.config import ConfigError
 from ltx.config.text import TextConfig
+from ltx.files import expect
 from ltx.text.connector import EmbeddingsConnector
 from ltx.text.features import FeatureExtractor
 
@@ -123,9 +124,9 @@ def load_text_processor(
     """The feature extractor and connectors of an LTX-2 file, for a Gemma with `gemma_layers` layers of
     width `gemma_hidden` (Gemma-3-12B by default; `TextEncoder` passes the loaded Gemma's). The projection
     comes from `path`, or from `text_encoder` (a with-proj Gemma file) when `path` has none (LTX-2.5)."""
-    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
-    if text_encoder is not None and not isinstance(text_encoder, Checkpoint):
-        text_encoder = Checkpoint(text_encoder)
+    ckpt = expect(path, "text_connectors")
+    if text_encoder is not None:
+        text_encoder = expect(text_encoder, "text_projection")
     cfg = text_config(ckpt, gemma_hidden=gemma_hidden, gemma_layers=gemma_layers)
     source = projection_file(ckpt, text_encoder)
     first = "text_embedding_projection." + (

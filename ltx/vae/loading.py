@@ -17,6 +17,7 @@ import torch
 from ltx.checkpoint import Checkpoint, CheckpointError, load_state
 from ltx.config import UpsamplerConfig, VideoVAEConfig
 from ltx.config.vae import CONV_VAE, DIFFUSION_VAE
+from ltx.files import expect
 from ltx.vae.upsampler import LatentUpsampler
 from ltx.vae.video import VideoDecoder, VideoEncoder
 
@@ -76,7 +77,7 @@ def _file_key(prefix: str, part: str, name: str) -> str:
 
 
 def _load_half(cls, part: str, path, device, dtype, family, config):
-    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    ckpt = expect(path, "video_vae")
     prefix = vae_prefix(ckpt)
     cfg = config or vae_config(ckpt, family)
     if part == "decoder" and cfg.class_name == DIFFUSION_VAE:
@@ -123,7 +124,7 @@ def load_latent_upsampler(
     path: str | os.PathLike | Checkpoint, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> LatentUpsampler:
     """A latent upsampler file: flat keys, its own `config` metadata."""
-    ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
+    ckpt = expect(path, "upsampler")
     if not ckpt.config:
         raise CheckpointError(f"{ckpt.path}: has no 'config' metadata, so the upsampler's layout is unknown")
     cfg = UpsamplerConfig.from_metadata(ckpt.config)

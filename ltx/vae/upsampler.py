@@ -1,7 +1,7 @@
 """Latent upsamplers (their own files) and the AdaIN that LTX-Video's multi-scale pipeline applies.
 
 The network works on UN-normalised latents: upsample_latents un-normalises with the VAE's
-statistics, upsamples, and normalises again (REFERENCE.md §3).
+statistics, upsamples, and normalises again.
   spatial x2:    per-frame Conv2d to 4x channels + 2-D pixel shuffle
   rational x1.5: per-frame Conv2d to 9x channels, shuffle by 3, blur-downsample by 2
   temporal x2:   Conv3d to 2x channels + shuffle in time, first frame dropped
