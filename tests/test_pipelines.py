@@ -1,4 +1,5 @@
-"""The generation pipelines against the official flows, their input checks, and `ltx generate` end to end."""
+"""The generation pipelines against the official ltx-pipelines 1.2.0 flows, the registry, their input checks,
+model lifetimes and seeds, and `ltx generate` end to end."""
 
 import gc
 import weakref
@@ -12,11 +13,12 @@ from ltx import CheckpointError
 from ltx.cli import main
 from ltx.parity.oracle import ensure_torchaudio
 from ltx.parity.pipelines import KINDS, builtin_inputs, pipeline_parity, request, run_official, run_ours
-from ltx.pipelines import ImageCondition, Models, Request, check_size
+from ltx.pipelines import PIPELINES, ImageCondition, Models, Request, check_size, generator_for, run_pipeline
 from ltx.pipelines import generate as pipelines
 
 pytest.importorskip("ltx_core")
 ensure_torchaudio()
+pytestmark = pytest.mark.oracle
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,9 @@ def inputs(tmp_path_factory):
 @pytest.mark.parametrize("kind", KINDS)
 def test_pipeline_bitwise_equal_to_official_flow(inputs, kind):
     rows = pipeline_parity(inputs["ltx-2.3-tiny"], (kind,))
-    assert {r.name for r in rows} >= {"video_latent", "frames", "waveform"}
+    assert {r.name for r in rows} >= (
+        {"audio_latent", "waveform"} if kind == "t2a" else {"video_latent", "frames", "waveform"}
+    )
     assert all(r.passed and r.max_abs == 0.0 for r in rows), [r for r in rows if r.max_abs]
 
 
@@ -57,29 +61,109 @@ def test_pipelines_are_deterministic_and_seeded(inputs):
     assert torch.equal(a.video_latent, b.video_latent) and torch.equal(a.audio, b.audio)
     assert not torch.equal(a.video_latent, c.video_latent)
     assert a.video.shape == (9, 64, 96, 3) and a.video.dtype == torch.uint8 and a.sample_rate == 48000
+    # the run keeps its own stage timings
+    assert [name for name, _ in a.timings] == ["generating (3 steps)", "decoding"] and a.seed == req.seed
+    assert not hasattr(models, "timings")
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_the_transformer_is_freed_before_decoding(inputs, kind, monkeypatch):
-    """Every transformer a pipeline loaded is garbage by the time the video decoder loads (as the official
-    pipelines free it), so a 19B generation needs no room for both."""
-    loaded, alive_at_decode = [], []
-    transformer, video_decoder = Models.transformer, Models.video_decoder
+def test_a_negative_seed_is_used_as_given_by_every_pipeline(inputs):
+    """Every pipeline seeds its one generator through `generator_for`, a negative seed as it is (torch takes it
+    modulo 2^64, as the official pipelines pass it): reproducible, and not a random draw."""
+    inp = inputs["ltx-2.3-tiny"]
+    assert torch.equal(torch.randn(4, generator=generator_for(-5, "cpu")),
+                       torch.randn(4, generator=torch.Generator().manual_seed(-5)))  # fmt: skip
+    models = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
+    req = replace(request("one-stage"), images=[], seed=-5, steps=2)
+    for run in (lambda: pipelines.one_stage(models, req),
+                lambda: pipelines.retake(models, req, inp.video, 0.1, 0.3)):  # fmt: skip
+        first, second = run(), run()
+        assert first.seed == -5 and torch.equal(first.video_latent, second.video_latent)
+    other = pipelines.retake(models, replace(req, seed=-6), inp.video, 0.1, 0.3)
+    assert not torch.equal(other.video_latent, first.video_latent)
+
+
+def test_the_registry_is_the_one_list(inputs, capsys):
+    import argparse
+
+    from ltx.commands.generate import add_parser
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_parser(sub)
+    choices = next(a for a in sub.choices["generate"]._actions if a.dest == "pipeline").choices
+    assert list(choices) == list(PIPELINES) and set(KINDS) == {*PIPELINES, "distilled-2.5"} - {"dub-it", "hdr"}
+    assert {name for name, p in PIPELINES.items() if p.two_stage} == {
+        "two-stage", "two-stage-hq", "distilled", "keyframes", "a2v", "ic-lora", "dub-it", "hdr"}  # fmt: skip
+    inp = inputs["ltx-2.3-tiny"]
+    models = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
+    with pytest.raises(ValueError, match="the retake pipeline needs start, end"):
+        run_pipeline("retake", models, request("retake"), video=inp.video)
+    with pytest.raises(ValueError, match="unknown pipeline 'nope'"):
+        run_pipeline("nope", models, request("retake"))
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "t2a"])
+def test_each_model_is_freed_before_the_next_one_loads(inputs, kind, monkeypatch):
+    """As the official pipelines free them: every video encoder is garbage by the time a transformer loads, and
+    every transformer by the time the video decoder loads, so a 19B generation needs no room for two of them."""
+    encoders, transformers, encoders_at_load, transformers_at_decode = [], [], [], []
+    video_encoder, transformer, video_decoder = Models.video_encoder, Models.transformer, Models.video_decoder
+    alive = lambda refs: (gc.collect(), sum(ref() is not None for ref in refs))[1]  # noqa: E731
+
+    def tracked_encoder(self):
+        model = video_encoder(self)
+        encoders.append(weakref.ref(model))
+        return model
 
     def tracked_transformer(self, *args, **kwargs):
+        encoders_at_load.append(alive(encoders))
         model = transformer(self, *args, **kwargs)
-        loaded.append(weakref.ref(model))
+        transformers.append(weakref.ref(model))
         return model
 
     def checked_decoder(self):
-        gc.collect()
-        alive_at_decode.append(sum(ref() is not None for ref in loaded))
+        transformers_at_decode.append(alive(transformers))
         return video_decoder(self)
 
+    monkeypatch.setattr(Models, "video_encoder", tracked_encoder)
     monkeypatch.setattr(Models, "transformer", tracked_transformer)
     monkeypatch.setattr(Models, "video_decoder", checked_decoder)
     run_ours(kind, inputs["ltx-2.3-tiny"])
-    assert loaded and alive_at_decode == [0]
+    assert transformers and transformers_at_decode == [0]
+    assert encoders and set(encoders_at_load) == {0}
+
+
+def test_auto_duration_predicts_the_frames_as_the_official(inputs, tmp_path):
+    from ltx.audio.timing import audio_token_count
+    from ltx.duration import DurationHeadConfig
+    from ltx.parity.duration import write_tiny_duration_head
+    from ltx.parity.oracle import require
+    from ltx.pipelines.run import predicted_frames
+
+    inp = inputs["ltx-2.3-tiny"]
+    cfg = DurationHeadConfig(
+        cross_attention_dim=40, audio_cross_attention_dim=20, pooler_hidden_dim=16, num_queries=2, mlp_hidden=12
+    )  # fmt: skip  (the tiny 2.3 connectors' widths)
+    head = write_tiny_duration_head(tmp_path / "head.safetensors", cfg, seed=3)
+    models = Models(inp.checkpoint, prompts=inp.prompts, duration_head=head, device="cpu", dtype=torch.float32)
+    official = require("ltx_pipelines.utils.blocks").DurationPredictor.from_checkpoint(
+        str(head), torch.float32, torch.device("cpu")
+    )
+    req = replace(request("t2a"), frames=None, steps=2)
+    (ctx,) = models.encode([req.prompt])
+    for video, fps in ((True, 24.0), (False, 24.0), (True, 30.0)):
+        got = predicted_frames(models, replace(req, fps=fps), video)
+        assert got == official(ctx.video if video else None, ctx.audio, frame_rate=fps)
+    frames = predicted_frames(models, req, video=False)
+    result = run_pipeline("t2a", models, req)  # audio alone: the head reads the audio context alone
+    assert result.video is None and result.audio_latent.shape[2] == audio_token_count(frames, req.fps)
+    without = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
+    with pytest.raises(ValueError, match="needs the LTX-2.5 duration head"):
+        run_pipeline("t2a", without, req)
+    out = tmp_path / "auto.wav"  # the same from the command line
+    args = ["generate", "--checkpoint", str(inp.checkpoint), "--prompts", str(inp.prompts), "--prompt", req.prompt,
+            "--negative-prompt", req.negative_prompt, "--pipeline", "t2a", "--auto-duration", "--duration-head",
+            str(head), "--steps", "2", "--device", "cpu", "--dtype", "float32", "--output", str(out)]  # fmt: skip
+    assert main(args) == 0 and out.exists()
 
 
 # -- input checks ---------------------------------------------------------------------------------
@@ -114,6 +198,8 @@ def test_pipeline_errors(inputs, tmp_path):
     models = Models(inp.checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, device="cpu", dtype=torch.float32)
     with pytest.raises(ValueError, match="distilled LoRA"):
         pipelines.two_stage(models, replace(req, images=[]))
+    with pytest.raises(ValueError, match="distilled LoRA"):
+        pipelines.two_stage_hq(models, replace(req, images=[]))
     models = Models(inp.checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, device="cpu", dtype=torch.float32,
                     distilled_lora=(inp.distilled_lora, 1.0))  # fmt: skip
     with pytest.raises(ValueError, match="the audio gives 0.12 s but the clip is 2.04 s"):
@@ -142,7 +228,7 @@ def test_lora_fusion_equals_official_apply_loras(inputs):
         lc = Checkpoint(path)
         lsd = {k.removeprefix("diffusion_model."): lc.tensor(k).clone() for k in lc.tensors}
         lora_sds.append(prims.LoraStateDictWithStrength(prims.StateDict(lsd, torch.device("cpu"), 0, set()), strength))
-    ref = fuse.apply_loras(prims.StateDict(sd, torch.device("cpu"), 0, set()), lora_sds, dtype=torch.bfloat16).sd
+    ref = fuse.apply_loras(prims.StateDict(sd, torch.device("cpu"), 0, set()), lora_sds).sd  # bf16 rule
     model = load_transformer(inp.checkpoint, dtype=torch.bfloat16)
     names = {n[: -len(".weight")]: n[: -len(".weight")] for n, _ in model.named_parameters() if n.endswith(".weight")}
     fused = fuse_loras(model, [load_lora(p, s) for p, s in loras], names)
@@ -214,8 +300,15 @@ def test_generate_from_a_prompt_file_and_argument_errors(inputs, tmp_path, capsy
     assert main(base + small + ["--prompt", "a prompt", "--pipeline", "a2v"]) == 2
     assert "needs --audio" in capsys.readouterr().err
     assert main(base + small + ["--prompt", "a prompt", "--pipeline", "retake", "--video", str(inp.video)]) == 2
-    assert "--start and --end" in capsys.readouterr().err
+    assert "needs --start SECONDS and --end SECONDS" in capsys.readouterr().err
     assert main(base + small[:4] + ["--frames", "10", "--prompt", "a prompt"]) == 2
     assert "frames must be 1 + 8k" in capsys.readouterr().err
+    assert main(base + small + ["--prompt", "a prompt", "--pipeline", "t2a"]) == 2  # t2a writes a .wav
+    assert ".wav" in capsys.readouterr().err
+    wav = base[:-1] + [str(tmp_path / "o.wav")]
+    assert (
+        main(wav + small + ["--prompt", "a prompt", "--negative-prompt", "a negative prompt", "--pipeline", "t2a"]) == 0
+    )
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "o.wav").stat().st_size > 1000
     with pytest.raises(ValueError, match="1 \\+ 8k"):
         pipelines.one_stage(Models(inp.checkpoint, prompts=inp.prompts, device="cpu"), Request("a prompt", frames=10))

@@ -11,12 +11,18 @@ import torch
 
 from ltx.commands import DTYPES
 
-PIPELINES = ("one-stage", "two-stage", "two-stage-hq", "distilled", "keyframes", "a2v", "retake", "ic-lora")
-TWO_STAGE = {"two-stage", "two-stage-hq", "distilled", "keyframes", "a2v", "ic-lora"}
+# each pipeline input -> (where it comes from on the command line, the option that gives it)
+_INPUTS = {
+    "audio": (lambda a: a.audio, "--audio FILE"),
+    "video": (lambda a: a.video, "--video FILE"),
+    "reference": (lambda a: a.video, "--video FILE"),
+    "start": (lambda a: a.start, "--start SECONDS"),
+    "end": (lambda a: a.end, "--end SECONDS"),
+}
 
 
 def parse_image(text: str):
-    """PATH[@FRAME[:STRENGTH]] -> ImageCondition (frame 0, strength 1 by default)."""
+    """PATH[@FRAME[:STRENGTH]] -> ImageCondition (frame 0, strength 1, the model version's CRF by default)."""
     from ltx.pipelines import ImageCondition
 
     path, frame, strength = text, 0, 1.0
@@ -40,10 +46,21 @@ def _guidance(args, base, cfg: float | None):
     return replace(base, **changes)
 
 
+def _inputs(args: argparse.Namespace, pipeline) -> dict:
+    """The pipeline's own inputs and options from the command line."""
+    inputs = {name: _INPUTS[name][0](args) for name in pipeline.inputs}
+    if pipeline.name == "a2v":
+        inputs["start"] = args.audio_start
+    elif pipeline.name == "ic-lora":
+        inputs["attention_strength"] = args.attention_strength
+    elif pipeline.name == "two-stage-hq":
+        inputs["stage1_lora"] = args.hq_stage1_lora
+    return inputs
+
+
 def run(args: argparse.Namespace) -> int:
     from ltx.media import write_mp4
-    from ltx.pipelines import Models, Request
-    from ltx.pipelines import generate as pipelines
+    from ltx.pipelines import PIPELINES, Models, Request, run_pipeline
     from ltx.sampling import defaults
     from ltx.vae import Tiling
 
@@ -53,20 +70,21 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.gemma) == bool(args.prompts):
         print("ltx generate: give --gemma DIR or --prompts FILE (from `ltx encode`), not both", file=sys.stderr)
         return 2
-    needs = {
-        "a2v": ("audio", "--audio FILE"),
-        "retake": ("video", "--video FILE"),
-        "ic-lora": ("video", "--video FILE"),
-    }
-    if args.pipeline in needs and getattr(args, needs[args.pipeline][0]) is None:
-        print(f"ltx generate: the {args.pipeline} pipeline needs {needs[args.pipeline][1]}", file=sys.stderr)
+    pipeline = PIPELINES[args.pipeline]
+    if (pipeline.name == "t2a") != args.output.lower().endswith(".wav"):
+        print("ltx generate: --pipeline t2a writes a .wav; the other pipelines write an .mp4 (hdr: a folder)",
+              file=sys.stderr)  # fmt: skip
         return 2
-    if args.pipeline == "retake" and (args.start is None or args.end is None):
-        print("ltx generate: the retake pipeline needs --start and --end (seconds)", file=sys.stderr)
+    if (pipeline.name == "hdr") == args.output.lower().endswith(".mp4"):
+        print("ltx generate: --pipeline hdr writes EXR frames into the folder --output names (not an .mp4)",
+              file=sys.stderr)  # fmt: skip
         return 2
-    two = args.pipeline in TWO_STAGE
-    height = args.height or (1024 if two else 512)
-    width = args.width or (1536 if two else 768)
+    missing = [_INPUTS[name][1] for name in pipeline.inputs if _INPUTS[name][0](args) is None]
+    if missing:
+        print(f"ltx generate: the {pipeline.name} pipeline needs {' and '.join(missing)}", file=sys.stderr)
+        return 2
+    height = args.height or (1024 if pipeline.two_stage else 512)
+    width = args.width or (1536 if pipeline.two_stage else 768)
     models = Models(
         args.checkpoint,
         gemma=args.gemma,
@@ -74,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         upsampler=args.upsampler,
         loras=[(p, float(s)) for p, s in args.lora],
         distilled_lora=(args.distilled_lora[0], float(args.distilled_lora[1])) if args.distilled_lora else None,
+        duration_head=args.duration_head,
+        video_vae=args.video_vae,
+        audio_vae=args.audio_vae,
+        av_modulation=args.av_modulation,
         device=args.device,
         dtype=DTYPES[args.dtype],
     )
@@ -84,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         height=height,
         width=width,
-        frames=args.frames,
+        frames=None if args.auto_duration else args.frames,
         fps=args.fps,
         steps=args.steps,
         video_guidance=_guidance(args, video_g, args.video_cfg),
@@ -94,36 +116,33 @@ def run(args: argparse.Namespace) -> int:
         batch_passes=args.batch_passes,
     )
     start = time.perf_counter()
-    p = args.pipeline
-    if p == "one-stage":
-        result = pipelines.one_stage(models, req)
-    elif p in ("two-stage", "two-stage-hq"):
-        strengths = (
-            (args.hq_stage1_lora, models.distilled_lora.strength)
-            if p == "two-stage-hq" and models.distilled_lora
-            else None
-        )
-        result = pipelines.two_stage(models, req, hq=p == "two-stage-hq", lora_strengths=strengths)
-    elif p == "distilled":
-        result = pipelines.distilled(models, req)
-    elif p == "keyframes":
-        result = pipelines.keyframes(models, req)
-    elif p == "a2v":
-        result = pipelines.audio_to_video(models, req, args.audio, start=args.audio_start)
-    elif p == "retake":
-        result = pipelines.retake(models, replace(req, images=[]), args.video, args.start, args.end)
-    else:
-        result = pipelines.ic_lora(models, req, args.video, attention_strength=args.attention_strength)
+    result = run_pipeline(pipeline.name, models, req, **_inputs(args, pipeline))
     seconds = time.perf_counter() - start
-    write_mp4(args.output, result.video, result.fps, result.audio, result.sample_rate)
-    f, h, w, _ = result.video.shape
     audio = (
-        f", audio {result.audio.shape[-1] / result.sample_rate:.2f} s at {result.sample_rate} Hz"
+        f"audio {result.audio.shape[-1] / result.sample_rate:.2f} s at {result.sample_rate} Hz"
         if result.audio is not None
         else ""
     )
-    print(f"wrote {args.output}: {f} frames {w}x{h} at {result.fps:g} fps{audio}; generated in {seconds:.1f} s")
-    for name, t in models.timings:
+    if pipeline.name == "hdr":  # linear EXR frames
+        from ltx.media_hdr import write_exr_frames
+
+        paths = write_exr_frames(args.output, result.linear)
+        print(f"wrote {len(paths)} EXR frames (scene-linear Rec.709, half) into {args.output}; generated in "
+              f"{seconds:.1f} s")  # fmt: skip
+        for name, t in result.timings:
+            print(f"  {name}: {t:.1f} s")
+        return 0
+    if result.video is None:  # text-to-audio
+        from ltx.audio import write_wav
+
+        write_wav(args.output, result.audio, result.sample_rate)
+        print(f"wrote {args.output}: {audio}; generated in {seconds:.1f} s")
+    else:
+        write_mp4(args.output, result.video, result.fps, result.audio, result.sample_rate)
+        f, h, w, _ = result.video.shape
+        audio = f", {audio}" if audio else ""
+        print(f"wrote {args.output}: {f} frames {w}x{h} at {result.fps:g} fps{audio}; generated in {seconds:.1f} s")
+    for name, t in result.timings:
         print(f"  {name}: {t:.1f} s")
     return 0
 
@@ -136,8 +155,17 @@ def add_parser(sub) -> None:
         "the official pipelines: 121 frames at 24 fps, 512x768 (one-stage) or 1024x1536 (two-stage family), "
         "the model version's steps and guidance.",
     )
-    p.add_argument("--checkpoint", required=True, help="LTX-2 single-file checkpoint (.safetensors)")
-    p.add_argument("--gemma", metavar="DIR", help="local Gemma-3 folder (config.json, *.safetensors, tokenizer.model)")
+    p.add_argument("--checkpoint", "--transformer", required=True,
+                   help="LTX-2 single-file checkpoint, or LTX-2.5's transformer file (.safetensors)")  # fmt: skip
+    p.add_argument("--gemma", "--text-encoder", metavar="DIR|FILE",
+                   help="local Gemma-3 folder (config.json, *.safetensors, tokenizer.model), or LTX-2.5's Gemma-4 "
+                        "with-proj text encoder file")  # fmt: skip
+    p.add_argument("--video-vae", metavar="FILE", help="the video VAE's own file (LTX-2.5); default: --checkpoint")
+    p.add_argument("--audio-vae", metavar="FILE",
+                   help="the audio VAE + vocoder file (LTX-2.5); default: --checkpoint")  # fmt: skip
+    p.add_argument("--av-modulation", default="own-timesteps", choices=["own-timesteps", "other-sigma"],
+                   help="the transformer's A/V cross-attention AdaLN rule: each stream's own per-token timesteps "
+                        "(ltx-core >= 1.1.4, default) or the other stream's sigma (ltx-core 1.0.0)")  # fmt: skip
     p.add_argument("--prompts", metavar="FILE", help="prompt embeddings from `ltx encode` instead of --gemma")
     p.add_argument("--upsampler", metavar="FILE", help="spatial x2 latent upsampler (two-stage pipelines)")
     p.add_argument("--distilled-lora", nargs=2, metavar=("FILE", "STRENGTH"), help="distilled LoRA for stage 2")
@@ -149,21 +177,29 @@ def add_parser(sub) -> None:
                    help="an image at a pixel frame (default 0) with a strength (default 1); repeatable")  # fmt: skip
     p.add_argument("--audio", metavar="FILE", help="audio for the a2v pipeline (any file PyAV reads)")
     p.add_argument("--audio-start", type=float, default=0.0, help="where in --audio to start (seconds)")
-    p.add_argument("--video", metavar="FILE", help="source video (retake) or reference video (ic-lora)")
+    p.add_argument("--video", metavar="FILE",
+                   help="source video (retake), reference (ic-lora, hdr), the clip to re-voice (dub-it)")  # fmt: skip
     p.add_argument("--start", type=float, help="retake: start of the window to regenerate (seconds)")
     p.add_argument("--end", type=float, help="retake: end of the window (seconds)")
     p.add_argument("--attention-strength", type=float, default=1.0, help="ic-lora: reference attention in [0, 1]")
-    p.add_argument("--pipeline", default="one-stage", choices=PIPELINES)
+    from ltx.pipelines.registry import PIPELINES
+
+    p.add_argument("--pipeline", default="one-stage", choices=list(PIPELINES),
+                   help="; ".join(f"{k}: {v.summary}" for k, v in PIPELINES.items()))  # fmt: skip
     p.add_argument("--height", type=int, help="output height (multiple of 32; 64 for two-stage pipelines)")
     p.add_argument("--width", type=int, help="output width (as --height)")
     p.add_argument("--frames", type=int, default=121, help="1 + 8k frames")
+    p.add_argument("--auto-duration", action="store_true",
+                   help="let the LTX-2.5 duration head choose the frame count from the prompt (1-20 s)")  # fmt: skip
+    p.add_argument("--duration-head", metavar="FILE",
+                   help="the LTX-2.5 duration head file for --auto-duration (if the checkpoint has none)")  # fmt: skip
     p.add_argument("--fps", type=float, default=24.0)
-    p.add_argument("--steps", type=int, help="denoising steps (default: 40 for LTX-2.0, 30 for 2.3)")
-    p.add_argument("--seed", type=int, default=10)
+    p.add_argument("--steps", type=int, help="denoising steps (default: 40 for LTX-2.0, 30 from 2.3)")
+    p.add_argument("--seed", type=int, default=10, help="any integer; a negative one is used as it is")
     p.add_argument("--video-cfg", type=float, help="video CFG scale (default 3)")
     p.add_argument("--audio-cfg", type=float, help="audio CFG scale (default 7)")
     p.add_argument("--stg", type=float, help="STG scale for both modalities (default 1)")
-    p.add_argument("--stg-blocks", help="comma-separated STG blocks (default 29 for 2.0, 28 for 2.3)")
+    p.add_argument("--stg-blocks", help="comma-separated STG blocks (default 29 for 2.0, 28 from 2.3)")
     p.add_argument("--rescale", type=float, help="guidance rescale (default 0.7)")
     p.add_argument("--modality", type=float, help="modality guidance scale (default 3)")
     p.add_argument(
@@ -174,5 +210,5 @@ def add_parser(sub) -> None:
                    help="run the guidance passes as one batch (faster where memory allows)")  # fmt: skip
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
-    p.add_argument("--output", required=True, help="the .mp4 to write")
+    p.add_argument("--output", required=True, help="the .mp4 to write (a .wav for --pipeline t2a)")
     p.set_defaults(run=run)

@@ -17,13 +17,17 @@ from ltx.text.encoder import save_prompt_embeddings
 from ltx.text.processor import PromptEmbeddings
 
 
-def write_bf16_copy(src: str | Path, dst: str | Path) -> Path:
+def write_bf16_copy(src: str | Path, dst: str | Path, model_version: str | None = None) -> Path:
+    """`src` with its float weights in bf16 (and, if given, another `model_version` in its metadata)."""
     ckpt = Checkpoint(src)
     tensors = {}
     for k in ckpt.tensors:
         t = ckpt.tensor(k)
         tensors[k] = t.to(torch.bfloat16) if t.is_floating_point() and t.dtype not in FP8_DTYPES else t.clone()
-    save_file(tensors, str(dst), metadata=dict(ckpt.metadata))
+    metadata = dict(ckpt.metadata)
+    if model_version is not None:
+        metadata["model_version"] = model_version
+    save_file(tensors, str(dst), metadata=metadata)
     return Path(dst)
 
 

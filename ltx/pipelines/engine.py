@@ -1,34 +1,40 @@
 """The pieces every pipeline is made of: size rules, conditioning images, one denoising stage, decoding.
 
 A stage builds the video (and audio) state at its size, applies its conditioning, draws noise (video
-first, then audio, from the pipeline's one generator, as the official pipelines do), runs the sampling
-loop and returns the latents with any appended conditioning tokens removed.
+first, then audio, from the pipeline's one generator, as the official pipelines do), holds a frozen
+modality fixed, runs the sampling loop and returns the latents with any appended conditioning tokens removed.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ltx.audio.timing import audio_token_count
-from ltx.media import DEFAULT_CRF, image_to_pixels
+from ltx.dit.latents import VIDEO_SCALE
+from ltx.media import image_to_pixels
 from ltx.sampling import (
     Denoiser,
     LatentState,
     add_noise,
+    ancestral_loop,
     append_keyframe,
     audio_state,
     euler_loop,
+    freeze,
     replace_frames,
     res2s_loop,
     strip,
     unpatchify,
     video_state,
 )
+from ltx.sampling.state import latent_grid
+
+SAMPLERS = ("euler", "res2s", "ancestral")
 
 Condition = Callable[[LatentState], LatentState]
 
@@ -40,9 +46,10 @@ def check_size(height: int, width: int, frames: int, fps: float, multiple: int) 
             f"height and width must be positive multiples of {multiple} for this pipeline, got {height}x{width} "
             f"(e.g. {max(multiple, height // multiple * multiple)}x{max(multiple, width // multiple * multiple)})"
         )
-    if frames < 1 or (frames - 1) % 8:
-        lower = (frames - 1) // 8 * 8 + 1 if frames > 1 else 1
-        raise ValueError(f"frames must be 1 + 8k (e.g. 97, 121), got {frames}: use {lower} or {lower + 8}")
+    step = VIDEO_SCALE[0]  # pixel frames per latent frame
+    if frames < 1 or (frames - 1) % step:
+        lower = (frames - 1) // step * step + 1 if frames > 1 else 1
+        raise ValueError(f"frames must be 1 + {step}k (e.g. 97, 121), got {frames}: use {lower} or {lower + step}")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
 
@@ -50,12 +57,12 @@ def check_size(height: int, width: int, frames: int, fps: float, multiple: int) 
 @dataclass(frozen=True)
 class ImageCondition:
     """An image to condition on: at pixel frame `frame`, kept with `strength` (1 = exactly), after an
-    H.264 round trip at `crf` (0 = none)."""
+    H.264 round trip at `crf` (0 = none; None = what the model version was trained with: 33, 18 from 2.4)."""
 
     image: str | os.PathLike | np.ndarray
     frame: int = 0
     strength: float = 1.0
-    crf: float = DEFAULT_CRF
+    crf: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -73,15 +80,18 @@ def image_conditions(
     encoder,
     *,
     keyframes_only: bool = False,
+    default_crf: float = 33,
 ) -> list[Condition]:
-    """Encode each image at the stage's size. An image at frame 0 replaces the first latent frame (unless
-    `keyframes_only`); the others are appended as keyframe tokens at their frame."""
+    """Encode each image at the stage's size (re-compressed at its CRF, or `default_crf`). An image at
+    frame 0 replaces the first latent frame (unless `keyframes_only`); the others are appended as
+    keyframe tokens at their frame."""
     param = next(encoder.parameters())
     out: list[Condition] = []
     for img in images:
         if img.frame >= frames:
             raise ValueError(f"image frame {img.frame} is past the clip's last frame ({frames - 1})")
-        pixels = image_to_pixels(img.image, height, width, crf=img.crf, dtype=param.dtype, device=param.device)
+        crf = default_crf if img.crf is None else img.crf
+        pixels = image_to_pixels(img.image, height, width, crf=crf, dtype=param.dtype, device=param.device)
         with torch.inference_mode():
             latent = encoder(pixels)
         if img.frame == 0 and not keyframes_only:
@@ -104,40 +114,57 @@ class Stage:
     video_conditions: list[Condition] = field(default_factory=list)
     audio_conditions: list[Condition] = field(default_factory=list)
     noise_scale: float | torch.Tensor = 1.0
+    audio_noise_scale: float | torch.Tensor | None = None  # None: noise_scale
     video_init: torch.Tensor | None = None
     audio_init: torch.Tensor | None = None
-    freeze_audio: bool = False  # audio-to-video: the audio latent is kept as given
-    sampler: str = "euler"  # "euler" | "res2s"
-    res2s_seed: int = -1
+    freeze_video: bool = False  # the video latent is held as given (retake without video)
+    freeze_audio: bool = False  # the audio latent is held as given (audio-to-video)
+    sampler: str = "euler"  # one of SAMPLERS
+    seed: int = -1  # the res2s / ancestral loop's own noise seed
+    eta: float | None = None  # res2s: 0.5, ancestral: 1.0 when None
     name: str = "denoising"
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
 
 
 def run_stage(
-    stage: Stage, generator: torch.Generator, *, dtype: torch.dtype, device, audio: bool = True, progress: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """-> (video latent (1, 128, F', H', W'), audio latent (1, 8, T', 16) or None)."""
-    vshape = (1, 128, (stage.frames - 1) // 8 + 1, stage.height // 32, stage.width // 32)
-    v = video_state(stage.video_init, vshape, stage.fps, dtype=dtype, device=device)
-    for cond in stage.video_conditions:
-        v = cond(v)
-    v = add_noise(v, generator, stage.noise_scale)
-    a = None
+    stage: Stage,
+    generator: torch.Generator,
+    *,
+    dtype: torch.dtype,
+    device,
+    audio: bool = True,
+    video: bool = True,
+    progress: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """-> (video latent (1, 128, F', H', W') or None, audio latent (1, 8, T', 16) or None)."""
+    v = a = None
+    if video:
+        v = video_state(stage.video_init, (1, 128, *latent_grid(stage.frames, stage.height, stage.width)), stage.fps,
+                        dtype=dtype, device=device)  # fmt: skip
+        for cond in stage.video_conditions:
+            v = cond(v)
+        v = add_noise(v, generator, stage.noise_scale)
+        v = freeze(v) if stage.freeze_video else v
     if audio:
         ashape = (1, 8, audio_token_count(stage.frames, stage.fps), 16)
         a = audio_state(stage.audio_init, ashape, dtype=dtype, device=device)
         for cond in stage.audio_conditions:
             a = cond(a)
-        if stage.freeze_audio:
-            a = add_noise(a, generator, 0.0)  # the official draw (and discard) keeps the generator in step
-            a = replace(a, mask=torch.zeros_like(a.mask))
-        else:
-            a = add_noise(a, generator, stage.noise_scale)
+        scale = stage.noise_scale if stage.audio_noise_scale is None else stage.audio_noise_scale
+        a = add_noise(a, generator, scale)  # drawn even for a frozen stream: the generator stays in step
+        a = freeze(a) if stage.freeze_audio else a
     sigmas = stage.sigmas.to(device=device, dtype=torch.float32)
     label = stage.name if progress else None
     if stage.sampler == "res2s":
-        v, a = res2s_loop(sigmas, v, a, stage.denoiser, seed=stage.res2s_seed, model_dtype=dtype, progress=label)
-    elif stage.sampler == "euler":
-        v, a = euler_loop(sigmas, v, a, stage.denoiser, progress=label)
+        eta = 0.5 if stage.eta is None else stage.eta
+        v, a = res2s_loop(sigmas, v, a, stage.denoiser, seed=stage.seed, model_dtype=dtype, eta=eta, progress=label)
+    elif stage.sampler == "ancestral":
+        eta = 1.0 if stage.eta is None else stage.eta
+        v, a = ancestral_loop(sigmas, v, a, stage.denoiser, seed=stage.seed, eta=eta, model_dtype=dtype,
+                              progress=label)  # fmt: skip
     else:
-        raise ValueError(f"sampler must be 'euler' or 'res2s', got {stage.sampler!r}")
-    return unpatchify(strip(v)), None if a is None else unpatchify(strip(a))
+        v, a = euler_loop(sigmas, v, a, stage.denoiser, progress=label)
+    return (None if v is None else unpatchify(strip(v))), (None if a is None else unpatchify(strip(a)))

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 
 from ltx.checkpoint import TRANSFORMER_PREFIX, Checkpoint, CheckpointError
+from ltx.config.vae import DIFFUSION_VAE
+from ltx.files import expect
 from ltx.lora import LoRA, fuse_loras, load_lora
 from ltx.text.processor import PromptEmbeddings
 
@@ -35,11 +37,19 @@ class Models:
         upsampler: str | os.PathLike | None = None,
         loras: list[tuple[str | os.PathLike, float]] = (),
         distilled_lora: tuple[str | os.PathLike, float] | None = None,
+        duration_head: str | os.PathLike | None = None,
+        video_vae: str | os.PathLike | None = None,
+        audio_vae: str | os.PathLike | None = None,
+        av_modulation: str = "own-timesteps",
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.bfloat16,
         keep: bool = False,
     ):
         self.ckpt = Checkpoint(checkpoint)
+        # LTX-2.5 ships one file per component: the VAEs may come from their own files (default: the checkpoint)
+        self.video_vae = expect(video_vae, "video_vae") if video_vae else self.ckpt
+        self.audio_vae = expect(audio_vae, "audio_vae") if audio_vae else self.ckpt
+        self.av_modulation = av_modulation
         if "transformer" not in self.ckpt.components:
             raise CheckpointError(f"{self.ckpt.path}: holds no transformer; generation needs a full LTX-2 checkpoint")
         if gemma is None and prompts is None:
@@ -48,6 +58,7 @@ class Models:
             )
         self.gemma, self.prompt_file = gemma, prompts
         self.upsampler_path = Path(upsampler) if upsampler else None
+        self.duration_head_path = Path(duration_head) if duration_head else None
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype, self.keep = dtype, keep
         self.loras = [load_lora(p, s) for p, s in loras]
@@ -64,7 +75,7 @@ class Models:
                     f"(e.g. {', '.join(unmatched[:3])}): the LoRA is for another model"
                 )
         self._cache: dict[str, object] = {}
-        self.timings: list[tuple[str, float]] = []  # (what, seconds) of the last generations' stages
+        self._prompts: dict[str, PromptEmbeddings] = {}  # encoded once per Models (auto-duration reads them first)
 
     @property
     def version(self) -> str:
@@ -94,9 +105,9 @@ class Models:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def transformer(self, lora_strength: float | None = None, user_loras: bool = True):
+    def transformer(self, lora_strength: float | None = None, user_loras: bool = True, audio_only: bool = False):
         """The transformer with the user's LoRAs (unless `user_loras` is False), and the distilled LoRA at
-        `lora_strength` if given."""
+        `lora_strength` if given; `audio_only`: its audio stream alone (text-to-audio)."""
         from ltx.dit import load_transformer
 
         loras = list(self.loras) if user_loras else []
@@ -109,36 +120,61 @@ class Models:
             loras.append(LoRA(d.path, lora_strength, d.pairs, d.metadata))
 
         def load():
-            model = load_transformer(self.ckpt, device=self.device, dtype=self.dtype)
+            # LoRAs are fused into the file's bf16 weights, as the official loader does whatever the run's dtype
+            # (so a float32 run computes what a bf16 one does, in float32)
+            fuse_in = torch.bfloat16 if loras and self._stores_bf16() else self.dtype
+            model = load_transformer(self.ckpt, device=self.device, dtype=fuse_in, audio_only=audio_only,
+                                     av_modulation=self.av_modulation)  # fmt: skip
             fuse_loras(model, loras, {n: n for n in self._transformer_layers})
-            return model
+            return model if fuse_in == self.dtype else model.to(self.dtype)
 
-        return self._get(f"transformer:{lora_strength}:{user_loras}", load)
+        return self._get(f"transformer:{lora_strength}:{user_loras}:{audio_only}", load)
+
+    def _stores_bf16(self) -> bool:
+        """Whether the transformer's LoRA-able weights are stored in bf16 (not float32, not float8)."""
+        dtypes = {self.ckpt.tensors[TRANSFORMER_PREFIX + n + ".weight"].dtype for n in self._transformer_layers
+                  if TRANSFORMER_PREFIX + n + ".weight" in self.ckpt.tensors}  # fmt: skip
+        return dtypes == {torch.bfloat16}
 
     def video_encoder(self):
         from ltx.vae import load_video_encoder
 
-        return self._get("video_encoder", lambda: load_video_encoder(self.ckpt, device=self.device, dtype=self.dtype))
+        return self._get(
+            "video_encoder", lambda: load_video_encoder(self.video_vae, device=self.device, dtype=self.dtype)
+        )
+
+    @property
+    def diffusion_decoder(self) -> bool:
+        """Whether the video VAE file holds LTX-2.5's diffusion decoder (else the conv decoder)."""
+        from ltx.vae import vae_config
+
+        return vae_config(self.video_vae).class_name == DIFFUSION_VAE
 
     def video_decoder(self):
-        from ltx.vae import load_video_decoder
+        """The conv decoder, or LTX-2.5's diffusion decoder when the video VAE file holds one."""
+        from ltx.vae import load_diffusion_decoder, load_video_decoder
 
-        return self._get("video_decoder", lambda: load_video_decoder(self.ckpt, device=self.device, dtype=self.dtype))
+        load = load_diffusion_decoder if self.diffusion_decoder else load_video_decoder
+        return self._get("video_decoder", lambda: load(self.video_vae, device=self.device, dtype=self.dtype))
 
     def audio_encoder(self):
         from ltx.audio import load_audio_encoder
 
-        return self._get("audio_encoder", lambda: load_audio_encoder(self.ckpt, device=self.device, dtype=self.dtype))
+        return self._get(
+            "audio_encoder", lambda: load_audio_encoder(self.audio_vae, device=self.device, dtype=self.dtype)
+        )
 
     def audio_decoder(self):
         from ltx.audio import load_audio_decoder
 
-        return self._get("audio_decoder", lambda: load_audio_decoder(self.ckpt, device=self.device, dtype=self.dtype))
+        return self._get(
+            "audio_decoder", lambda: load_audio_decoder(self.audio_vae, device=self.device, dtype=self.dtype)
+        )
 
     def vocoder(self):
         from ltx.audio import load_vocoder
 
-        return self._get("vocoder", lambda: load_vocoder(self.ckpt, device=self.device, dtype=self.dtype))
+        return self._get("vocoder", lambda: load_vocoder(self.audio_vae, device=self.device, dtype=self.dtype))
 
     def upsampler(self):
         from ltx.vae import load_latent_upsampler
@@ -149,10 +185,28 @@ class Models:
             "upsampler", lambda: load_latent_upsampler(self.upsampler_path, device=self.device, dtype=self.dtype)
         )
 
+    def duration_head(self):
+        """The LTX-2.5 duration head: from `duration_head=...`, else from the checkpoint if it holds one."""
+        from ltx.duration import load_duration_head
+
+        if self.duration_head_path is None and "duration_head" not in self.ckpt.components:
+            raise ValueError(
+                f"predicting the clip's length needs the LTX-2.5 duration head: {self.ckpt.path.name} holds none; "
+                "give its file (duration_head=..., --duration-head FILE) or the number of frames"
+            )
+        source = self.duration_head_path or self.ckpt
+        return self._get("duration_head", lambda: load_duration_head(source, device=self.device, dtype=self.dtype))
+
     # -- prompts --------------------------------------------------------------------------------------
     def encode(self, prompts: list[str]) -> list[PromptEmbeddings]:
         """Each prompt's contexts (1, T, D), one prompt at a time as the official pipelines encode them;
-        from the prompt-embeddings file when one was given."""
+        from the prompt-embeddings file when one was given. Each prompt is encoded once per `Models`."""
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._prompts]
+        if missing:
+            self._prompts.update(zip(missing, self._encode(missing), strict=True))
+        return [self._prompts[p] for p in prompts]
+
+    def _encode(self, prompts: list[str]) -> list[PromptEmbeddings]:
         if self.prompt_file is not None:
             return self._from_file(prompts)
         from ltx.text.encoder import TextEncoder

@@ -3,8 +3,11 @@
 A `Denoiser` turns the states at a step into the transformer's streams (timesteps = denoise mask x sigma)
 and returns each modality's x0. With guidance it runs the conditional pass and whichever of the
 negative-prompt, STG and modality-isolation passes the two modalities' `Guidance` need, as the official
-pipelines do, then combines them per modality. `batched=True` runs those passes as one forward of a
-larger batch (faster where memory allows; equal to separate passes up to float rounding).
+pipelines do, then combines them per modality. On a step a modality's guidance skips, that modality's
+tokens are frozen in every pass and its last prediction is reused. `batched=True` runs those passes as one
+forward of a larger batch (faster where memory allows; equal to separate passes up to float rounding, and
+exactly what the official denoisers compute with a `max_batch_size` that holds every pass; its default, 1,
+runs them one by one, as we do by default).
 """
 
 from __future__ import annotations
@@ -19,21 +22,28 @@ from ltx.sampling.state import LatentState
 
 
 def stream(state: LatentState, context: torch.Tensor, sigma: torch.Tensor, enabled: bool = True) -> Stream:
+    """The transformer's input for a state at `sigma` (a frozen state is seen at sigma 0). The sigma is made one
+    per sample, (B,), as the official denoisers pass it: a 0-d float64 sigma (res_2s substeps) would not promote
+    float32 math to float64, a (B,) one does."""
+    sigma = torch.as_tensor(sigma, device=state.latent.device).reshape(-1).expand(state.latent.shape[0])
+    if state.frozen:
+        sigma = torch.zeros_like(sigma)
     return Stream(
         latent=state.latent,
         sigma=sigma,
-        timesteps=state.mask * sigma,
+        timesteps=state.mask * sigma.view(-1, 1, 1),
         positions=state.positions,
         context=context,
         attention_mask=state.attention,
         enabled=enabled,
+        keyframes_mask=state.keyframes,
     )
 
 
 @dataclass
 class Denoiser:
     model: LTX2Transformer
-    video_context: torch.Tensor
+    video_context: torch.Tensor | None  # None: an audio-only run
     audio_context: torch.Tensor | None = None
     video_guidance: Guidance = OFF
     audio_guidance: Guidance = OFF
@@ -41,6 +51,7 @@ class Denoiser:
     audio_negative: torch.Tensor | None = None
     batched: bool = False
     _last: tuple = field(default=(None, None), repr=False)
+    last_uncond: tuple = field(default=(None, None), repr=False)  # the negative-prompt pass's x0 (CFG++)
 
     def __post_init__(self) -> None:
         for name, g, neg in (("video", self.video_guidance, self.video_negative),
@@ -49,19 +60,24 @@ class Denoiser:
                 raise ValueError(f"{name} CFG (scale {g.cfg}) needs a negative-prompt context")
 
     @torch.inference_mode()
-    def __call__(self, video: LatentState, audio: LatentState | None, sigmas: torch.Tensor, step: int):
-        gv, ga = self.video_guidance, self.audio_guidance if audio is not None else OFF
+    def __call__(self, video: LatentState | None, audio: LatentState | None, sigmas: torch.Tensor, step: int):
+        gv = self.video_guidance if video is not None else OFF
+        ga = self.audio_guidance if audio is not None else OFF
         skip_v, skip_a = gv.skips(step), ga.skips(step)
-        if skip_v and (skip_a or audio is None):
+        if (skip_v or video is None) and (skip_a or audio is None):
             return self._last
         sigma = sigmas[step]
-        cond_v = stream(video, self.video_context, sigma, enabled=not skip_v)
-        cond_a = None if audio is None else stream(audio, self.audio_context, sigma, enabled=not skip_a)
+
+        def streams(video_context, audio_context) -> tuple:
+            return (None if video is None else stream(video, video_context, sigma, enabled=not skip_v),
+                    None if audio is None else stream(audio, audio_context, sigma, enabled=not skip_a))  # fmt: skip
+
+        cond_v, cond_a = streams(self.video_context, self.audio_context)
         passes: dict[str, tuple] = {"cond": (cond_v, cond_a, ())}
         if gv.uses_negative or ga.uses_negative:
             neg_v = self.video_negative if self.video_negative is not None else self.video_context
             neg_a = self.audio_negative if self.audio_negative is not None else self.audio_context
-            passes["uncond"] = (stream(video, neg_v, sigma), None if audio is None else stream(audio, neg_a, sigma), ())
+            passes["uncond"] = (*streams(neg_v, neg_a), ())
         if gv.uses_perturbed or ga.uses_perturbed:
             skips = []
             if gv.uses_perturbed:
@@ -71,8 +87,9 @@ class Denoiser:
             passes["perturbed"] = (cond_v, cond_a, tuple(skips))
         if gv.uses_isolated or ga.uses_isolated:
             passes["isolated"] = (cond_v, cond_a, (Perturbation("a2v"), Perturbation("v2a")))
-        out = self._run(passes, skip_v or skip_a)
-        x0v = self._last[0] if skip_v else self._combine(gv, out, 0)
+        out = self._run(passes)
+        self.last_uncond = out.get("uncond", (None, None))
+        x0v = None if video is None else self._last[0] if skip_v else self._combine(gv, out, 0)
         x0a = None if audio is None else self._last[1] if skip_a else self._combine(ga, out, 1)
         self._last = (x0v, x0a)
         return x0v, x0a
@@ -84,40 +101,40 @@ class Denoiser:
         get = lambda name: out[name][i] if name in out else 0.0  # noqa: E731
         return g.combine(out["cond"][i], get("uncond"), get("perturbed"), get("isolated"))
 
-    def _run(self, passes: dict, any_frozen: bool) -> dict[str, tuple]:
-        if self.batched and len(passes) > 1 and not any_frozen:
+    def _run(self, passes: dict) -> dict[str, tuple]:
+        if self.batched and len(passes) > 1:
             return _batched(self.model, passes)
         return {name: _x0(self.model, v, a, p) for name, (v, a, p) in passes.items()}
 
 
-def _x0(model, video: Stream, audio: Stream | None, perturbations) -> tuple:
+def _x0(model, video: Stream | None, audio: Stream | None, perturbations) -> tuple:
     vel_v, vel_a = model(video, audio, perturbations)
-    return to_x0(video.latent, vel_v, video.timesteps), None if audio is None else to_x0(
-        audio.latent, vel_a, audio.timesteps
-    )
+    return tuple(None if s is None else to_x0(s.latent, vel, s.timesteps)
+                 for s, vel in ((video, vel_v), (audio, vel_a)))  # fmt: skip
 
 
 def _cat(streams: list[Stream]) -> Stream:
-    """The streams of several passes as one batch."""
+    """The streams of several passes as one batch (every pass freezes a stream alike)."""
     b = streams[0].latent.shape[0]
     sigma = torch.cat([torch.as_tensor(s.sigma, device=s.latent.device).reshape(-1).expand(b) for s in streams])
     cat = lambda name: None if getattr(streams[0], name) is None else torch.cat([getattr(s, name) for s in streams])  # noqa: E731
     return Stream(latent=cat("latent"), sigma=sigma, timesteps=cat("timesteps"), positions=cat("positions"),
-                  context=cat("context"), attention_mask=cat("attention_mask"))  # fmt: skip
+                  context=cat("context"), attention_mask=cat("attention_mask"),
+                  keyframes_mask=cat("keyframes_mask"), enabled=streams[0].enabled)  # fmt: skip
 
 
 def _batched(model, passes: dict) -> dict[str, tuple]:
     """All passes as one forward; each pass's perturbations apply to its own slice of the batch."""
     names = list(passes)
-    b = passes[names[0]][0].latent.shape[0]
-    video = _cat([passes[n][0] for n in names])
-    audio = None if passes[names[0]][1] is None else _cat([passes[n][1] for n in names])
+    first = passes[names[0]]
+    b = (first[0] or first[1]).latent.shape[0]
+    video = None if first[0] is None else _cat([passes[n][0] for n in names])
+    audio = None if first[1] is None else _cat([passes[n][1] for n in names])
     perturbations = [
         Perturbation(p.skip, p.blocks, tuple(range(k * b, (k + 1) * b)))
         for k, n in enumerate(names)
         for p in passes[n][2]
     ]
     x0v, x0a = _x0(model, video, audio, perturbations)
-    return {
-        n: (x0v[k * b : (k + 1) * b], None if x0a is None else x0a[k * b : (k + 1) * b]) for k, n in enumerate(names)
-    }
+    part = lambda x, k: None if x is None else x[k * b : (k + 1) * b]  # noqa: E731
+    return {n: (part(x0v, k), part(x0a, k)) for k, n in enumerate(names)}

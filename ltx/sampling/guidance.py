@@ -1,4 +1,4 @@
-"""Guidance in x0 space (REFERENCE.md §6), one set of parameters per modality.
+"""Guidance in x0 space, one set of parameters per modality, computed in float32.
 
 pred = c + (cfg - 1)(c - u_text) + stg (c - u_perturbed) + (modality - 1)(c - u_isolated), then, with
 rescale r != 0, pred * (r std(c) / std(pred) + 1 - r) with the std over the whole tensor. u_text is the
@@ -45,7 +45,11 @@ class Guidance:
         return self.skip_step > 0 and step % (self.skip_step + 1) != 0
 
     def combine(self, cond, uncond=0.0, perturbed=0.0, isolated=0.0) -> torch.Tensor:
-        """The guided prediction from the passes' x0 (0.0 for a pass that did not run)."""
+        """The guided prediction from the passes' x0 (0.0 for a pass that did not run), computed in float32
+        and returned in cond's dtype."""
+        dtype = cond.dtype
+        cond, uncond, perturbed, isolated = (x.float() if isinstance(x, torch.Tensor) else x
+                                             for x in (cond, uncond, perturbed, isolated))  # fmt: skip
         pred = (
             cond
             + (self.cfg - 1) * (cond - uncond)
@@ -55,26 +59,16 @@ class Guidance:
         if self.rescale != 0:
             factor = cond.std() / pred.std()
             pred = pred * (self.rescale * factor + (1 - self.rescale))
-        return pred
+        return pred.to(dtype)
 
 
 OFF = Guidance()
 
-# The official defaults for the full (non-distilled) models, by model version.
-DEFAULTS: dict[str, tuple[Guidance, Guidance, int]] = {
-    "2.0": (
-        Guidance(cfg=3.0, stg=1.0, stg_blocks=(29,), rescale=0.7, modality=3.0),
-        Guidance(cfg=7.0, stg=1.0, stg_blocks=(29,), rescale=0.7, modality=3.0),
-        40,
-    ),
-    "2.3": (
-        Guidance(cfg=3.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0),
-        Guidance(cfg=7.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0),
-        30,
-    ),
-}
-
 
 def defaults(model_version: str | None) -> tuple[Guidance, Guidance, int]:
-    """(video guidance, audio guidance, steps) the official pipelines use for a file's `model_version`."""
-    return DEFAULTS["2.3" if (model_version or "").startswith("2.3") else "2.0"]
+    """(video guidance, audio guidance, steps) the official pipelines use for a file's `model_version`
+    (`ltx.sampling.versions` has the table)."""
+    from ltx.sampling.versions import version_defaults
+
+    d = version_defaults(model_version)
+    return d.video, d.audio, d.steps

@@ -3,6 +3,7 @@
 `denoise(video, audio, sigma, step)` returns each modality's x0 prediction (tokens, or None for a missing
 stream). Before a step, x0 is blended with the clean tokens by the denoise mask, so kept tokens stay put.
 Euler: v = (x - x0) / sigma with the step's global sigma, x += v (sigma_next - sigma), in float32.
+Ancestral Euler and CFG++ (`ltx.sampling.ancestral`): Euler steps that re-inject fresh noise.
 res_2s: the exponential second-order Runge-Kutta sampler (midpoint c2 = 0.5) with SDE noise, as the
 official HQ pipeline runs it.
 """
@@ -43,14 +44,15 @@ def _progress(n: int, desc: str | None):
 
 def euler_loop(
     sigmas: torch.Tensor,
-    video: LatentState,
+    video: LatentState | None,
     audio: LatentState | None,
     denoise: Denoise,
     progress: str | None = None,
-) -> tuple[LatentState, LatentState | None]:
+) -> tuple[LatentState | None, LatentState | None]:
     for i in _progress(len(sigmas) - 1, progress):
         x0v, x0a = denoise(video, audio, sigmas, i)
-        video = replace(video, latent=euler_step(video.latent, blend(x0v, video), sigmas[i], sigmas[i + 1]))
+        if video is not None:
+            video = replace(video, latent=euler_step(video.latent, blend(x0v, video), sigmas[i], sigmas[i + 1]))
         if audio is not None:
             audio = replace(audio, latent=euler_step(audio.latent, blend(x0a, audio), sigmas[i], sigmas[i + 1]))
     return video, audio
@@ -77,10 +79,12 @@ def _sde_noise(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return n.sub_(n.mean(dim=(-2, -1), keepdim=True)).div_(n.std(dim=(-2, -1), keepdim=True))
 
 
-def sde_step(x: torch.Tensor, x_target: torch.Tensor, sigma, sigma_next, noise: torch.Tensor) -> torch.Tensor:
+def sde_step(
+    x: torch.Tensor, x_target: torch.Tensor, sigma, sigma_next, noise: torch.Tensor, eta: float = 0.5
+) -> torch.Tensor:
     """Move from x (at sigma) toward the deterministic target x_target (at sigma_next) and re-inject noise
-    so the result has noise level sigma_next (half of it fresh: sigma_up = sigma_next / 2)."""
-    sigma_up = (sigma_next * 0.5).clamp(max=sigma_next * 0.9999)
+    so the result has noise level sigma_next (a share `eta` of it fresh: sigma_up = eta * sigma_next)."""
+    sigma_up = (sigma_next * eta).clamp(max=sigma_next * 0.9999)
     residual = (sigma_next**2 - sigma_up**2).clamp(min=0) ** 0.5
     alpha = (1 - sigma_next) + residual
     sigma_down = residual / alpha
@@ -103,10 +107,12 @@ def res2s_loop(
     refine: bool = True,
     refine_iterations: int = 100,
     model_dtype: torch.dtype = torch.bfloat16,
+    eta: float = 0.5,
     progress: str | None = None,
 ) -> tuple[LatentState, LatentState | None]:
     """res_2s with SDE noise from two generators (`seed`, and `substep_seed` = seed + 10000 by default) and,
-    for small steps above sigma 0.03, the fixed-point refinement of the step's anchor."""
+    for small steps above sigma 0.03, the fixed-point refinement of the step's anchor. `eta` is the share of
+    fresh noise at each step (the midpoint substeps always use 0.5)."""
     device = video.latent.device
     step_gen = torch.Generator(device=device).manual_seed(seed)
     sub_gen = torch.Generator(device=device).manual_seed(seed + 10000 if substep_seed is None else substep_seed)
@@ -120,9 +126,9 @@ def res2s_loop(
         x0 = denoise(states_now[0], states_now[1] if len(states_now) > 1 else None, sigma_list, step)
         return [blend(x, s) for x, s in zip(x0, states, strict=False)]
 
-    def inject(state, x_from, x_to, s_from, s_to, gen) -> torch.Tensor:
+    def inject(state, x_from, x_to, s_from, s_to, gen, eta=0.5) -> torch.Tensor:
         # SDE noise, then the conditioned tokens put back (the official HQ loop's "legacy" mode)
-        return blend(sde_step(x_from, x_to, s_from, s_to, _sde_noise(state.latent, gen)), state)
+        return blend(sde_step(x_from, x_to, s_from, s_to, _sde_noise(state.latent, gen), eta), state)
 
     for i in _progress(n_steps, progress):
         sigma, sigma_next = sigmas[i].double(), sigmas[i + 1].double()
@@ -146,7 +152,7 @@ def res2s_loop(
         for s, anchor, e1, x0 in zip(states, anchors, eps1, x0_second, strict=True):
             target = anchor + h * (b1 * e1 + b2 * (x0.double() - anchor))
             # the step-level injection reads the float32 schedule itself; the substep one used float64 values
-            new_states.append(replace(s, latent=inject(s, anchor, target, sigmas[i], sigmas[i + 1], step_gen)
+            new_states.append(replace(s, latent=inject(s, anchor, target, sigmas[i], sigmas[i + 1], step_gen, eta)
                                       .to(model_dtype)))  # fmt: skip
         states = new_states
     if sigmas[-1] == 0:

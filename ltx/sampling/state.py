@@ -1,12 +1,16 @@
 """The latent being denoised, as tokens, and the conditioning that edits it.
 
 A `LatentState` holds a modality's tokens (B, T, C), the per-token denoise strength (B, T, 1) (1 = generate,
-0 = keep), token positions, the clean values the kept tokens return to, and an optional [0, 1]
+0 = keep), token positions (float32), the clean values the kept tokens return to, and an optional [0, 1]
 self-attention mask. The first `target` tokens are the clip being generated; conditioning may append
 tokens after them (keyframes, IC-LoRA references), which `strip` removes before decoding.
 
-Positions follow the official pipelines exactly: the generated video tokens' positions are rounded to the
-run's dtype (bf16 in a bf16 run), appended tokens' stay float32.
+Conditioning writes only the clean values and the strengths; the noiser then puts each token at
+lerp(clean, lerp(latent, noise, scale), strength). Appended tokens hold zeros in `latent`, so at a noise
+scale below 1 they start from scaled noise around their clean value, never from a stale latent.
+A `frozen` state is held fixed: all strengths 0, and the transformer sees its sigma as 0.
+`keyframes` (B, T, 1) marks the tokens that encode a single pixel frame (the first latent frame of the
+generated clip); LTX-2.5 adds a learned embedding to them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class LatentState:
     clean: torch.Tensor  # (B, T, C)
     grid: tuple[int, ...]  # video (F', H', W') or audio (T',): the generated latent's shape
     attention: torch.Tensor | None = None  # (B, T, T) self-attention strengths
+    keyframes: torch.Tensor | None = None  # (B, T, 1) single-pixel-frame tokens (video)
+    frozen: bool = False  # held fixed: the transformer sees sigma 0 for this stream
 
     @property
     def target(self) -> int:
@@ -44,6 +50,12 @@ class LatentState:
     @property
     def is_video(self) -> bool:
         return len(self.grid) == 3
+
+
+def latent_grid(frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """The video latent's (F', H', W') for a clip of `frames` = 1 + 8k pixel frames of height x width."""
+    t, h, w = VIDEO_SCALE
+    return (frames - 1) // t + 1, height // h, width // w
 
 
 def video_pixel_bounds(frames: int, height: int, width: int, causal: bool, device=None) -> torch.Tensor:
@@ -74,13 +86,11 @@ def video_state(
     positions = video_pixel_bounds(f, h, w, causal=True, device=device).expand(b, -1, -1, -1).clone()
     positions[:, 0] = positions[:, 0] / fps
     tokens = patchify_video(latent)
-    return LatentState(
-        latent=tokens,
-        mask=torch.ones(b, tokens.shape[1], 1, dtype=torch.float32, device=device),
-        positions=positions.to(dtype),
-        clean=tokens.clone(),
-        grid=(f, h, w),
-    )
+    mask = torch.ones(b, tokens.shape[1], 1, dtype=torch.float32, device=device)
+    keyframes = torch.zeros_like(mask)
+    keyframes[:, : h * w] = 1.0  # the causal first latent frame covers pixel frame 0 alone
+    return LatentState(latent=tokens, mask=mask, positions=positions, clean=tokens.clone(), grid=(f, h, w),
+                       keyframes=keyframes)  # fmt: skip
 
 
 def audio_state(
@@ -103,11 +113,17 @@ def audio_state(
 
 
 def add_noise(state: LatentState, generator: torch.Generator, scale: float | torch.Tensor = 1.0) -> LatentState:
-    """Noise every token by its denoise strength x `scale` (one draw over all tokens, in the latent's dtype)."""
+    """lerp(clean, lerp(latent, noise, scale), strength) per token, in float32 (one draw over all tokens,
+    in the latent's dtype): generated tokens from `latent` noised to `scale`, kept ones at their clean value."""
     x = state.latent
     noise = torch.randn(*x.shape, device=x.device, dtype=x.dtype, generator=generator)
-    m = state.mask * scale
-    return replace(state, latent=(noise * m + x * (1 - m)).to(x.dtype))
+    noised = torch.lerp(x.float(), noise.float(), float(scale))
+    return replace(state, latent=torch.lerp(state.clean.float(), noised, state.mask).to(x.dtype))
+
+
+def freeze(state: LatentState) -> LatentState:
+    """Hold the state fixed: nothing denoised, and the transformer sees its sigma as 0."""
+    return replace(state, mask=torch.zeros_like(state.mask), frozen=True)
 
 
 def unpatchify(state: LatentState) -> torch.Tensor:
@@ -125,13 +141,14 @@ def strip(state: LatentState) -> LatentState:
         positions=state.positions[:, :, :n],
         clean=state.clean[:, :n],
         grid=state.grid,
+        frozen=state.frozen,
     )
 
 
 # -- conditioning -----------------------------------------------------------------------------------
 def replace_frames(state: LatentState, latent: torch.Tensor, strength: float, latent_index: int = 0) -> LatentState:
-    """Put `latent` (B, C, F, H', W') at latent frame `latent_index` (an image at frame 0): those tokens
-    start from it and are denoised with strength 1 - `strength` (1 keeps them)."""
+    """Make `latent` (B, C, F, H', W') the clean value of latent frame `latent_index` (an image at frame 0):
+    those tokens are denoised with strength 1 - `strength` (1 keeps them exactly)."""
     if not state.is_video:
         raise ValueError("frame replacement applies to video")
     f, h, w = state.grid
@@ -146,22 +163,28 @@ def replace_frames(state: LatentState, latent: torch.Tensor, strength: float, la
     tokens = patchify_video(latent)
     start = latent_index * h * w
     stop = start + tokens.shape[1]
-    x, clean, mask = state.latent.clone(), state.clean.clone(), state.mask.clone()
-    x[:, start:stop], clean[:, start:stop], mask[:, start:stop] = tokens, tokens, 1.0 - strength
-    return replace(state, latent=x, clean=clean, mask=mask)
+    clean, mask = state.clean.clone(), state.mask.clone()
+    clean[:, start:stop], mask[:, start:stop] = tokens, 1.0 - strength
+    return replace(state, clean=clean, mask=mask)
 
 
 def _append(
     state: LatentState, tokens: torch.Tensor, positions: torch.Tensor, strength: float, attention
 ) -> LatentState:
+    """Append conditioning tokens: zeros in `latent`, their content as the clean value, never keyframe-marked."""
     mask = torch.full((*tokens.shape[:2], 1), 1.0 - strength, device=tokens.device, dtype=tokens.dtype)
+    keyframes = None
+    if state.keyframes is not None:
+        keyframes = torch.cat([state.keyframes, state.keyframes.new_zeros(*tokens.shape[:2], 1)], dim=1)
     return LatentState(
-        latent=torch.cat([state.latent, tokens], dim=1),
+        latent=torch.cat([state.latent, torch.zeros_like(tokens)], dim=1),
         mask=torch.cat([state.mask, mask], dim=1),
         positions=torch.cat([state.positions, positions], dim=2),
         clean=torch.cat([state.clean, tokens], dim=1),
         grid=state.grid,
         attention=_grow_attention(state, tokens.shape[1], attention, tokens.dtype),
+        keyframes=keyframes,
+        frozen=state.frozen,
     )
 
 
@@ -172,12 +195,17 @@ def append_keyframe(
     strength: float,
     fps: float,
     attention: float | torch.Tensor | None = None,
+    pixel_frames: int | None = 1,
 ) -> LatentState:
-    """Append `latent` (an encoded image or clip) as extra tokens placed at pixel frame `frame`."""
+    """Append `latent` (an encoded image or clip) as extra tokens placed at pixel frame `frame`.
+    `pixel_frames=1` (an encoded image, the default) makes each token span one pixel frame
+    [frame, frame + 1); None keeps the VAE's 8-frame spans."""
     _, _, f, h, w = latent.shape
     positions = video_pixel_bounds(f, h, w, causal=frame == 0, device=latent.device).expand(latent.shape[0], -1, -1, -1)
     positions = positions.clone()
     positions[:, 0] += frame
+    if pixel_frames == 1:
+        positions[:, 0, :, 1] = positions[:, 0, :, 0] + 1
     positions[:, 0] /= fps
     return _append(state, patchify_video(latent), positions, strength, attention)
 
@@ -189,13 +217,19 @@ def append_reference(
     downscale: int = 1,
     strength: float = 1.0,
     attention: float | torch.Tensor | None = None,
+    temporal_scale: int = 1,
 ) -> LatentState:
     """Append an IC-LoRA reference video latent; its rows and columns are placed `downscale` times further
-    apart (a reference at 1/downscale of the output size lines up with the output)."""
+    apart (a reference at 1/downscale of the output size lines up with the output). A reference at
+    1/`temporal_scale` of the frame rate is spread over time the same way, shifted so its last
+    frame ends with the output's (times clamped at 0)."""
     _, _, f, h, w = latent.shape
     positions = video_pixel_bounds(f, h, w, causal=True, device=latent.device).expand(latent.shape[0], -1, -1, -1)
     positions = positions.clone()
-    positions[:, 0] /= fps
+    positions[:, 0] /= fps / temporal_scale
+    if temporal_scale != 1:
+        frame = state.positions[:, 0, 0:1, 1:2].float()  # one output frame in seconds
+        positions[:, 0] = torch.clamp(positions[:, 0] - (temporal_scale - 1) * frame, min=0)
     if downscale != 1:
         positions[:, 1:] *= downscale
     return _append(state, patchify_video(latent), positions, strength, attention)
