@@ -64,7 +64,7 @@ def vae_manifest(cfg: VideoVAEConfig) -> dict:
     unused = ("vae.per_channel_statistics.channel", "vae.per_channel_statistics.mean-of-stds")
     tensors = {k: [list(t.shape), "bfloat16"] for k, t in found.items() if k not in unused}
     source = (
-        "ltx-core Video{En,De}coderConfigurator"
+        "ltx-core 1.2.0 Video{En,De}coderConfigurator"
         if cfg.family == "ltx2"
         else "ltx-video 0.1.2 CausalVideoAutoencoder"
     )
@@ -119,13 +119,15 @@ def vocoder_manifest(cfg: VocoderConfig) -> dict:
 
 
 def text_manifest(name: str) -> dict:
-    """The text side (projection + connectors) as ltx-core's EmbeddingsProcessorConfigurator builds it."""
-    from ltx_core.text_encoders.gemma import EmbeddingsProcessorConfigurator
+    """The text side (projection + connectors) as ltx-core builds it for Gemma-3-12B (3840 x 49 hidden states):
+    its feature-extractor choice and connector configurators (ltx-core 1.2.0's EmbeddingsProcessorConfigurator
+    reads the Gemma dimensions from a Gemma folder; these are the same modules without one)."""
+    from ltx.parity.text_oracle import _processor_module
 
     transformer = {"ltx-2-19b": LTX2_19B, "ltx-2.3-22b": LTX2_3_22B}[name]
     config = {"transformer": {**transformer.to_metadata(), **TEXT_PRESETS[name].to_metadata()}}
     with torch.device("meta"):
-        module = official_module(EmbeddingsProcessorConfigurator, config)
+        module = _processor_module(config, 3840, 48)
     prefixes = {"feature_extractor.": "text_embedding_projection.", "video_connector.":
                 "model.diffusion_model.video_embeddings_connector.", "audio_connector.":
                 "model.diffusion_model.audio_embeddings_connector."}  # fmt: skip
@@ -134,7 +136,7 @@ def text_manifest(name: str) -> dict:
         head = next(p for p in prefixes if k.startswith(p))
         tensors[prefixes[head] + k[len(head) :]] = [list(t.shape), "bfloat16"]
     return {
-        "source": "ltx-core EmbeddingsProcessorConfigurator on the meta device",
+        "source": "ltx-core 1.2.0 feature extractor and connector configurators on the meta device, for Gemma-3-12B",
         "config": config,
         "parameters": sum(p.numel() for p in module.parameters()),
         "tensors": tensors,
@@ -150,7 +152,33 @@ MANIFESTS = {
     **{f"{name}.audio_vae": (lambda c=cfg: audio_vae_manifest(c)) for name, cfg in AUDIO_VAE_PRESETS.items()},
     **{f"{name}.vocoder": (lambda c=cfg: vocoder_manifest(c)) for name, cfg in VOCODER_PRESETS.items()},
     **{f"{name}.text": (lambda n=name: text_manifest(n)) for name in TEXT_PRESETS},
+    "ltx-2.5.diffusion_vae": lambda: _diffusion_vae_manifest(),
+    "ltx-2.5-conv.vae": lambda: _vae_2_5_manifest("conv"),
+    "ltx-2.5-spatial-upscaler-x2.upsampler": lambda: _vae_2_5_manifest("ltx-2.5-spatial-upscaler-x2"),
+    "ltx-2.5-temporal-upscaler-x2.upsampler": lambda: _vae_2_5_manifest("ltx-2.5-temporal-upscaler-x2"),
+    "ltx-2.5.duration_head": lambda: _vae_2_5_manifest("duration"),
 }
+
+
+def _vae_2_5_manifest(what: str) -> dict:
+    """The LTX-2.5 conv VAE file, a latent upscaler or the duration head (assumed configs: see
+    ltx.config.vae.LTX2_5_CONV_VAE / UPSAMPLER_PRESETS and ltx.duration.DurationHeadConfig)."""
+    from ltx.config.vae import LTX2_5_CONV_VAE, UPSAMPLER_PRESETS
+    from ltx.parity.duration import duration_manifest
+    from ltx.parity.vae_fixtures import upscaler_manifest, vae_file_manifest
+
+    if what == "conv":
+        return vae_file_manifest(LTX2_5_CONV_VAE)
+    if what == "duration":
+        return duration_manifest()
+    return upscaler_manifest(UPSAMPLER_PRESETS[what])
+
+
+def _diffusion_vae_manifest() -> dict:
+    from ltx.config.diffusion_vae import LTX2_5_DIFFUSION_DECODER
+    from ltx.parity.diffusion_vae_fixtures import diffusion_decoder_manifest
+
+    return diffusion_decoder_manifest(LTX2_5_DIFFUSION_DECODER)
 
 
 def to_text(manifest: dict) -> str:

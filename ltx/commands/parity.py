@@ -14,7 +14,8 @@ import torch
 
 from ltx.commands import DTYPES
 
-PARTS = ("transformer", "vae", "upsampler", "audio", "mel", "text", "gemma", "t5")
+PARTS = ("transformer", "vae", "diffusion_vae", "upsampler", "duration", "audio", "mel", "text", "gemma", "t5",
+         "conditioning", "dfr")  # fmt: skip
 Job = tuple[str, Callable]  # (group, run(group) -> rows)
 
 
@@ -32,22 +33,41 @@ def _file_jobs(
         run = lambda g: transformer_parity(path, **common, shape=shape, group=g, stats=stats.setdefault(path.name, {}),
                                            av_modulation=av_modulation)  # fmt: skip
         jobs.append((f"{name} transformer", run))
-    if "vae" in parts and "video_vae" in held:
+    diffusion_vae = _is_diffusion_vae(path)  # its decoder is a diffusion model; diffusion_vae_parity runs both halves
+    if "vae" in parts and "video_vae" in held and not diffusion_vae:
         jobs.append((f"{name} video VAE", lambda g: vae_parity(path, **common, group=g)))
+    if parts & {"vae", "diffusion_vae"} and "video_vae" in held and diffusion_vae:
+        from ltx.parity.diffusion_vae import diffusion_vae_parity
+
+        jobs.append((f"{name} diffusion VAE", lambda g: diffusion_vae_parity(path, **common, group=g)))
     if "audio" in parts and {"audio_vae", "vocoder"} <= set(held):
         jobs.append((f"{name} audio", lambda g: audio_parity(path, **common, group=g)))
-    if {"text_projection", "text_connectors"} <= set(held):
+    if "duration" in parts and "duration_head" in held:
+        from ltx.parity.duration import duration_parity
+
+        jobs.append((f"{name} duration head", lambda g: duration_parity(path, **common, group=g)))
+    # LTX-2.5: the connectors are here, the projection in the Gemma-4 text encoder file (--gemma FILE)
+    te = gemma if gemma is not None and gemma.is_file() and "text_projection" not in held else None
+    if "text_connectors" in held and ("text_projection" in held or te is not None):
         if "text" in parts:
-            jobs.append((f"{name} text side", lambda g: text_parity(path, **common, group=g)))
+            jobs.append((f"{name} text side", lambda g: text_parity(path, text_encoder=te, **common, group=g)))
         if "gemma" in parts and gemma is not None:
             jobs.append((f"{name} + {gemma.name}", lambda g: gemma_parity(path, gemma, **common, group=g)))
     return jobs
+
+
+def _is_diffusion_vae(path: Path) -> bool:
+    from ltx.checkpoint import Checkpoint
+    from ltx.config.diffusion_vae import DIFFUSION_VAE_CLASS
+
+    return Checkpoint(path).config.get("vae", {}).get("_class_name") == DIFFUSION_VAE_CLASS
 
 
 def _builtin_jobs(
     folder: Path, parts: set[str], common: dict, shape, stats: dict, av_modulation: str
 ) -> tuple[list[Job], bool]:
     from ltx.checkpoint import Checkpoint
+    from ltx.parity.file_fixtures import SPLIT_FILES  # LTX-2.5 one-component files
     from ltx.parity.fixtures import TINY, UPSAMPLERS, write_tiny_checkpoint, write_tiny_upsampler
     from ltx.parity.text import t5_parity
     from ltx.parity.text_fixtures import write_tiny_gemma, write_tiny_t5
@@ -57,8 +77,9 @@ def _builtin_jobs(
     gemma = None
     if "gemma" in parts:
         gemma = write_tiny_gemma(folder / "gemma-3-tiny")
-        print("built-in Gemma-3 gemma-3-tiny: 3 layers of 24 channels, sentencepiece tokenizer trained here")
-    for spec in TINY.values():
+        print("built-in Gemma-3 gemma-3-tiny: 3 layers of 24 channels, sentencepiece tokenizer trained here "
+              "(and its tokenizer.json, written by transformers)")  # fmt: skip
+    for spec in (*TINY.values(), *SPLIT_FILES.values()):
         files[spec.name] = p = write_tiny_checkpoint(spec, folder / f"{spec.name}.safetensors")
         print(f"built-in checkpoint {spec.name}: {spec.description}")
         held = Checkpoint(p).components
@@ -68,6 +89,20 @@ def _builtin_jobs(
         p = write_tiny_upsampler(spec, folder / f"{spec.name}.safetensors")
         print(f"built-in upsampler {spec.name}: {spec.description}")
         jobs.append((spec.name, lambda g, p=p, v=files[spec.vae]: upsampler_parity(p, v, **common, group=g)))
+    from ltx.parity.vae import builtin_2_5_jobs
+
+    jobs += builtin_2_5_jobs(folder, parts, common)  # LTX-2.5 VAE files, upscalers, duration head
+    if "diffusion_vae" in parts:
+        from ltx.parity.diffusion_vae import diffusion_vae_parity
+        from ltx.parity.diffusion_vae_fixtures import write_tiny_diffusion_vae
+
+        p = write_tiny_diffusion_vae(folder / "ltx-2.5-diffusion-vae-tiny.safetensors")
+        print("built-in diffusion VAE ltx-2.5-diffusion-vae-tiny: conv encoder + 5-stage diffusion decoder, "
+              "gated blocks, bare keys")  # fmt: skip
+        jobs.append(("ltx-2.5-diffusion-vae-tiny", lambda g, p=p: diffusion_vae_parity(p, **common, group=g)))
+    from ltx.parity.text import builtin_text_jobs
+
+    jobs += builtin_text_jobs(folder, parts, common, gemma)  # LTX-2.5's Gemma-4 pair, asymmetric connectors
     if "t5" in parts:
         t5 = write_tiny_t5(folder / "t5-tiny")
         print("built-in T5 t5-tiny: 2 layers of 32 channels, sentencepiece tokenizer trained here")
@@ -76,7 +111,7 @@ def _builtin_jobs(
 
 
 def _pipeline_jobs(folder: Path) -> list[Job]:
-    from ltx.parity.pipelines import KINDS, builtin_inputs, pipeline_parity
+    from ltx.parity.pipelines import builtin_inputs, kinds_for, pipeline_parity
 
     jobs = []
     for name in ("ltx-2.0-tiny", "ltx-2.3-tiny"):
@@ -84,8 +119,17 @@ def _pipeline_jobs(folder: Path) -> list[Job]:
         print(
             f"pipeline inputs for {name}: bf16 copy, upsampler, distilled LoRA, IC-LoRA, prompts, image, video, audio"
         )
-        for kind in KINDS:
+        for kind in kinds_for(name):
             jobs.append((f"{name} {kind} pipeline", lambda g, i=inputs, k=kind: pipeline_parity(i, (k,), group=g)))
+        if name != "ltx-2.3-tiny":  # LTX-2.5's Dub-It and HDR IC-LoRA (not in the registry yet), on the 2.3 layout
+            continue
+        from ltx.parity.dubit_pipeline import dubit_parity
+        from ltx.parity.hdr_pipeline import hdr_parity
+
+        jobs.append((f"{name} dub-it pipeline", lambda g, i=inputs: dubit_parity(i, group=g)))
+        for hq in (False, True):
+            jobs.append((f"{name} hdr-ic-lora pipeline{' (high quality)' if hq else ''}",
+                         lambda g, i=inputs, hq=hq: hdr_parity(i, hq, group=g)))  # fmt: skip
     return jobs
 
 
@@ -142,6 +186,15 @@ def run(args: argparse.Namespace) -> int:
             jobs, has_audio = _builtin_jobs(Path(args.fixtures or tmp), parts, common, shape, stats, args.av_modulation)
         if args.pipelines:
             jobs += _pipeline_jobs(Path(args.fixtures or tmp) / "pipelines")
+        if "conditioning" in parts:  # LTX-2.5 Dub-It / latent-mask conditioning and HDR transforms: no file needed
+            from ltx.parity.conditioning import conditioning_parity
+
+            jobs.append(("LTX-2.5 conditioning and HDR", lambda g: conditioning_parity(g, device=args.device)))
+        if "dfr" in parts and not args.checkpoint:  # LTX-2.5 DFR: canvas / tiles, keyframe slots, temporal rounds
+            from ltx.parity.dfr import dfr_parity
+
+            tiny_2_5 = Path(args.fixtures or tmp) / "ltx-2.5-tiny.safetensors"
+            jobs.append(("LTX-2.5 DFR (ltx-2.5-tiny, float32)", lambda g: dfr_parity(g, tiny_2_5, device=args.device)))
         if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
             jobs.insert(0, ("mel front-end", lambda g: mel_parity(g, device=args.device)))
         for group, job in jobs:
@@ -182,7 +235,9 @@ def add_parser(sub) -> None:
     p.add_argument("--fixtures", metavar="DIR", help="keep the built-in checkpoints in DIR")
     p.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)} (default: all the file holds)")
     p.add_argument("--upsampler", metavar="FILE", help="also compare this latent upsampler (with CHECKPOINT's VAE)")
-    p.add_argument("--gemma", metavar="DIR", help="also compare prompts -> contexts with this Gemma-3 folder")
+    p.add_argument("--gemma", "--text-encoder", dest="gemma", metavar="DIR|FILE",
+                   help="also compare prompts -> contexts with this Gemma-3 folder (LTX-2.0 / 2.3) or LTX-2.5 "
+                   "Gemma-4 text encoder file")  # fmt: skip
     p.add_argument("--t5", metavar="DIR", help="also compare LTX-Video's prompt encoding with this T5 folder")
     p.add_argument("--av-modulation", default="own-timesteps", choices=["own-timesteps", "other-sigma"],
                    help="the transformer's A/V cross-attention AdaLN rule to check: each stream's own per-token "

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltx.config.base import ConfigError
+from ltx.config.vae import DIFFUSION_VAE as DIFFUSION_VAE_CLASS
 
-DIFFUSION_VAE_CLASS = "CausalDiffusionVAE"
 Kernel = tuple[int, int, int]
 
 

@@ -304,53 +304,6 @@ def official_text_processor_module(config: dict, gemma_hidden: int, gemma_layers
     )
 
 
-class OfficialTextProcessor:
-    """The official text side of a file, loaded by ltx-core's builder with its key map. Batch-1 only
-    (as the official connectors are): a batch runs one prompt at a time."""
-
-    def __init__(self, path, device: torch.device, dtype: torch.dtype, gemma_hidden: int, gemma_layers: int):
-        gemma = require("ltx_core.text_encoders.gemma")
-
-        class Configurator:
-            @classmethod
-            def from_config(cls, config: dict) -> torch.nn.Module:  # ltx-core 1.0.0
-                return official_text_processor_module(config, gemma_hidden, gemma_layers)
-
-            @classmethod
-            def from_metadata(cls, metadata: dict) -> torch.nn.Module:  # 1.2.0
-                return cls.from_config(metadata.get("config", {}))
-
-        self.module = build(path, Configurator, gemma.EMBEDDINGS_PROCESSOR_KEY_OPS, device, dtype)
-
-    def __call__(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor):
-        outs = []
-        with torch.no_grad():
-            for b in range(mask.shape[0]):
-                states = tuple(h[b : b + 1] for h in hidden_states)
-                outs.append(self.module.process_hidden_states(states, mask[b : b + 1], "left"))
-        return tuple(torch.cat([o[i] for o in outs]) for i in range(3))
-
-
-def official_gemma_states(folder, prompts: Sequence[str], device, dtype, max_length: int):
-    """The official tokenizer wrapper (Hugging Face AutoTokenizer) and transformers' own
-    Gemma3ForConditionalGeneration.from_pretrained, run as ltx-core's GemmaTextEncoder.encode runs them
-    (ltx-core's wrapper around them needs transformers 4.x): (ids, mask, hidden states)."""
-    tokenizer = require("ltx_core.text_encoders.gemma.tokenizer").LTXVGemmaTokenizer(str(folder), max_length)
-    from transformers import Gemma3ForConditionalGeneration
-
-    model = Gemma3ForConditionalGeneration.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
-    model = model.to(device).eval()
-    ids, mask = [], []
-    for prompt in prompts:
-        pairs = tokenizer.tokenize_with_weights(prompt)["gemma"]
-        ids.append(torch.tensor([int(t) for t, _ in pairs]))
-        mask.append(torch.tensor([int(w) for _, w in pairs]))
-    ids, mask = torch.stack(ids).to(device), torch.stack(mask).to(device)
-    with torch.no_grad():
-        states = model.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
-    return ids, mask, tuple(states)
-
-
 def official_t5_encode(folder, prompts: Sequence[str], device, dtype, max_length: int):
     """ltx-video's LTXVideoPipeline.encode_prompt with transformers' T5Tokenizer and T5EncoderModel
     loaded as its inference script loads them (text_encoder/ and tokenizer/ subfolders)."""
