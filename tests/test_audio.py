@@ -226,6 +226,7 @@ def test_wav_round_trip(tmp_path):
     back, rate = read_wav(tmp_path / "a.wav")
     assert rate == 24000 and back.shape == clip.shape and (back - clip).abs().max() < 1 / 2**15 + 1e-6
     write_wav(tmp_path / "b.wav", clip.unsqueeze(0), 24000)  # (1, channels, samples) too
+    assert torch.equal(read_wav(tmp_path / "b.wav")[0], back)
 
 
 def test_wav_errors(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from util import failed_rows, needs_oracle, rewrite
 
-from ltx import CheckpointError
+from ltx import Checkpoint, CheckpointError
 from ltx.config import ConfigError
 from ltx.duration import DurationHead, DurationHeadConfig, load_duration_head, predict_frames, seconds_to_frames
 
@@ -141,7 +141,9 @@ def test_input_errors():
 @pytest.mark.oracle
 def test_loader_errors(head_file, tmp_path):
     head = load_duration_head(head_file)
-    assert head.cfg.num_queries == 2 and not any(p.requires_grad for p in head.parameters())
+    stored = Checkpoint(head_file)
+    assert not any(p.requires_grad for p in head.parameters())
+    assert all(torch.equal(p, stored.tensor("duration_head." + n)) for n, p in head.state_dict().items())
 
     def rename(t):
         t.update({f"other.{k}": t.pop(k) for k in list(t)})
