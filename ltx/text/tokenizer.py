@@ -15,6 +15,17 @@ import re
 import torch
 
 
+def _prompt_list(prompts: str | list[str]) -> list[str]:
+    """One prompt or a non-empty list of them, as a list; anything else is an error that says so."""
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not prompts:
+        raise ValueError("no prompts to tokenize")
+    for prompt in prompts:
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompts must be strings, got {type(prompt).__name__}")
+    return prompts
+
+
 class SentencePieceTokenizer:
     def __init__(self, model_file: str | os.PathLike, *, kind: str, max_length: int):
         import sentencepiece as spm
@@ -49,13 +60,8 @@ class SentencePieceTokenizer:
 
     def __call__(self, prompts: str | list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(input ids, attention mask), both (B, max_length) int64."""
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if not prompts:
-            raise ValueError("no prompts to tokenize")
         rows, masks = [], []
-        for prompt in prompts:
-            if not isinstance(prompt, str):
-                raise TypeError(f"prompts must be strings, got {type(prompt).__name__}")
+        for prompt in _prompt_list(prompts):
             ids = self.encode(prompt.strip())
             if self.kind == "gemma":
                 ids = ([self.sp.bos_id()] + ids)[: self.max_length]
@@ -105,13 +111,8 @@ class JsonTokenizer:
 
     def __call__(self, prompts: str | list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(input ids, attention mask), both (B, max_length) int64."""
-        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if not prompts:
-            raise ValueError("no prompts to tokenize")
         rows, masks = [], []
-        for prompt in prompts:
-            if not isinstance(prompt, str):
-                raise TypeError(f"prompts must be strings, got {type(prompt).__name__}")
+        for prompt in _prompt_list(prompts):
             ids = self.tok(prompt.strip(), truncation=True, max_length=self.max_length)["input_ids"]
             if not ids or ids[0] != self.tok.bos_token_id:
                 ids = [self.tok.bos_token_id, *ids][: self.max_length]
