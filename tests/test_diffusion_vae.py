@@ -189,6 +189,28 @@ def test_decode_is_deterministic_and_batched(our_file):
         model(latent[:, :8])
 
 
+def test_attention_over_slabs_of_frames_equals_the_whole(our_file, monkeypatch):
+    """With the slab size at its floor every stage attends a few frames at a time (each slab with the frames
+    its windows reach, RoPE positions offset): the decode equals the one-piece decode."""
+    import ltx.vae.diffusion as diffusion
+
+    model = load_diffusion_decoder(our_file)
+    latent = torch.randn(1, 16, 4, 2, 3, generator=torch.Generator().manual_seed(1))
+    whole = model(latent, generator=torch.Generator().manual_seed(2))
+    monkeypatch.setattr(diffusion, "SLAB_ELEMENTS", 1)
+    slabs = model(latent, generator=torch.Generator().manual_seed(2))
+    assert (slabs - whole).abs().max() <= 1e-5 * whole.abs().max()
+
+    # (q.k depends on the frame difference only, so the RoPE offset cannot show here; the windows can:)
+    def halo_less_forward(self, x, w_pad=0):
+        cuts = [t for t in range(0, x.shape[1] - 2 * self.kernel[0] + 1, self.kernel[0])] + [x.shape[1]]
+        return torch.cat([self._attend(x[:, a:b], w_pad, a) for a, b in zip(cuts, cuts[1:], strict=False)], dim=1)
+
+    monkeypatch.setattr(diffusion.NeighborhoodSelfAttention, "forward", halo_less_forward)
+    halo_less = model(latent, generator=torch.Generator().manual_seed(2))  # slabs without the frames they reach
+    assert not torch.allclose(halo_less, whole, atol=1e-3)
+
+
 # -- parity with ltx-core 1.2.0 ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def official_runs(official_file):

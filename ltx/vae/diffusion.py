@@ -30,6 +30,7 @@ from ltx.vae.layers import PerChannelStatistics, patchify, unpatchify
 MLP_TOKENS = 16384  # the SwiGLU runs over this many tokens at a time (as the official does)
 W_EDGES = ("replicate", "shift")
 ROPE_ELEMENTS = 2**26  # RoPE is applied over slabs of frames of about this many elements
+SLAB_ELEMENTS = 2**28  # attention runs over slabs of frames of about this many input elements (with their halo)
 
 
 def rope_inverse_frequencies(dim: int, base: float = 10000.0) -> torch.Tensor:
@@ -69,7 +70,25 @@ class NeighborhoodSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, w_pad: int = 0) -> torch.Tensor:
         """w_pad: attend over x with `w_pad` copies of its first and last W columns added outside (their
-        RoPE positions continue outward: -w_pad ...), then keep the original columns."""
+        RoPE positions continue outward: -w_pad ...), then keep the original columns.
+
+        A long volume runs a slab of frames at a time, each with the frames its queries' windows reach (a
+        window's start is clamp(t - k//2, 0, T - k), the same for the slab as for the whole), so only one
+        slab's q, k, v and output exist at once."""
+        frames, kt = x.shape[1], self.kernel[0]
+        step = max(kt, SLAB_ELEMENTS // max(1, x[:, :1].numel()))
+        if step >= frames:
+            return self._attend(x, w_pad, 0)
+        start = lambda t: min(max(t - kt // 2, 0), frames - kt)  # noqa: E731  (a query frame's window start)
+        out = torch.empty_like(x)
+        for t0 in range(0, frames, step):
+            t1 = min(frames, t0 + step)
+            lo, hi = start(t0), start(t1 - 1) + kt
+            out[:, t0:t1] = self._attend(x[:, lo:hi], w_pad, lo)[:, t0 - lo : t1 - lo]
+        return out
+
+    def _attend(self, x: torch.Tensor, w_pad: int, t_start: int) -> torch.Tensor:
+        """Attention over all of x, whose first frame is frame `t_start` of the volume (for RoPE)."""
         if w_pad:
             edge = (*x.shape[:3], w_pad, x.shape[4])
             x = torch.cat([x[:, :, :, :1].expand(edge), x, x[:, :, :, -1:].expand(edge)], dim=3)
@@ -78,18 +97,19 @@ class NeighborhoodSelfAttention(nn.Module):
         q = self.q_norm(heads(self.qkv["to_q"](x))) * self.head_dim**-0.5
         k = self.k_norm(heads(self.qkv["to_k"](x)))
         v = heads(self.qkv["to_v"](x))
-        q, k = self.rope(q, -w_pad), self.rope(k, -w_pad)
+        q, k = self.rope(q, -w_pad, t_start), self.rope(k, -w_pad, t_start)
         out = neighborhood_attention(q, k, v.contiguous(), self.kernel, scale=1.0)
         if w_pad:
             out = out[:, :, :, w_pad:-w_pad]
         return self.proj(out.flatten(-2))
 
-    def rope(self, x: torch.Tensor, w_start: int) -> torch.Tensor:
-        """apply_axis_rope a few frames at a time (its float32 temporaries stay small)."""
+    def rope(self, x: torch.Tensor, w_start: int, t_start: int = 0) -> torch.Tensor:
+        """apply_axis_rope a few frames at a time (its float32 temporaries stay small); x's first frame is
+        frame `t_start` of the volume."""
         out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
         step = max(1, ROPE_ELEMENTS // max(1, x[:, :1].numel()))
         for t in range(0, x.shape[1], step):
-            out[:, t : t + step] = apply_axis_rope(x[:, t : t + step], self.rope_split, t, w_start)
+            out[:, t : t + step] = apply_axis_rope(x[:, t : t + step], self.rope_split, t_start + t, w_start)
         return out
 
 
