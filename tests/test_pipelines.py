@@ -89,9 +89,9 @@ def test_the_registry_is_the_one_list(inputs, capsys):
     sub = argparse.ArgumentParser().add_subparsers()
     add_parser(sub)
     choices = next(a for a in sub.choices["generate"]._actions if a.dest == "pipeline").choices
-    assert list(choices) == list(PIPELINES) and set(KINDS) == {*PIPELINES, "distilled-2.5"} - {"dub-it", "hdr"}
+    assert list(choices) == list(PIPELINES) and set(KINDS) == {*PIPELINES, "distilled-2.5"} - {"dub-it", "hdr", "dfr"}
     assert {name for name, p in PIPELINES.items() if p.two_stage} == {
-        "two-stage", "two-stage-hq", "distilled", "keyframes", "a2v", "ic-lora", "dub-it", "hdr"}  # fmt: skip
+        "two-stage", "two-stage-hq", "distilled", "keyframes", "a2v", "ic-lora", "dub-it", "dfr", "hdr"}  # fmt: skip
     inp = inputs["ltx-2.3-tiny"]
     models = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
     with pytest.raises(ValueError, match="the retake pipeline needs start, end"):
@@ -304,6 +304,8 @@ def test_generate_from_a_prompt_file_and_argument_errors(inputs, tmp_path, capsy
     assert "frames must be 1 + 8k" in capsys.readouterr().err
     assert main(base + small + ["--prompt", "a prompt", "--pipeline", "t2a"]) == 2  # t2a writes a .wav
     assert ".wav" in capsys.readouterr().err
+    assert main(base + small + ["--prompt", "a prompt", "--pipeline", "hdr", "--video", str(inp.video)]) == 2
+    assert "EXR frames into the folder" in capsys.readouterr().err
     wav = base[:-1] + [str(tmp_path / "o.wav")]
     assert (
         main(wav + small + ["--prompt", "a prompt", "--negative-prompt", "a negative prompt", "--pipeline", "t2a"]) == 0

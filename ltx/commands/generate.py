@@ -55,6 +55,8 @@ def _inputs(args: argparse.Namespace, pipeline) -> dict:
         inputs["attention_strength"] = args.attention_strength
     elif pipeline.name == "two-stage-hq":
         inputs["stage1_lora"] = args.hq_stage1_lora
+    elif pipeline.name == "dfr":
+        inputs["rounds"] = args.temporal_rounds
     return inputs
 
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print("ltx generate: --pipeline t2a writes a .wav; the other pipelines write an .mp4 (hdr: a folder)",
               file=sys.stderr)  # fmt: skip
         return 2
-    if (pipeline.name == "hdr") == args.output.lower().endswith(".mp4"):
+    if pipeline.name == "hdr" and args.output.lower().endswith((".mp4", ".wav")):
         print("ltx generate: --pipeline hdr writes EXR frames into the folder --output names (not an .mp4)",
               file=sys.stderr)  # fmt: skip
         return 2
@@ -92,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         upsampler=args.upsampler,
         loras=[(p, float(s)) for p, s in args.lora],
         distilled_lora=(args.distilled_lora[0], float(args.distilled_lora[1])) if args.distilled_lora else None,
+        detailing_lora=(args.detailing_lora[0], float(args.detailing_lora[1])) if args.detailing_lora else None,
+        temporal_upsampler=args.temporal_upsampler,
         duration_head=args.duration_head,
         video_vae=args.video_vae,
         audio_vae=args.audio_vae,
@@ -169,6 +173,11 @@ def add_parser(sub) -> None:
     p.add_argument("--prompts", metavar="FILE", help="prompt embeddings from `ltx encode` instead of --gemma")
     p.add_argument("--upsampler", metavar="FILE", help="spatial x2 latent upsampler (two-stage pipelines)")
     p.add_argument("--distilled-lora", nargs=2, metavar=("FILE", "STRENGTH"), help="distilled LoRA for stage 2")
+    p.add_argument("--detailing-lora", nargs=2, metavar=("FILE", "STRENGTH"),
+                   help="dfr: the x2 spatial detailing IC-LoRA for stage 2 (optional)")  # fmt: skip
+    p.add_argument("--temporal-upsampler", metavar="FILE", help="dfr: temporal x2 latent upsampler (--temporal-rounds)")
+    p.add_argument("--temporal-rounds", type=int, default=0, choices=(0, 1, 2),
+                   help="dfr: temporal x2 refine rounds (1: 2x the frame rate, 2: 4x)")  # fmt: skip
     p.add_argument("--lora", nargs=2, action="append", default=[], metavar=("FILE", "STRENGTH"),
                    help="a ComfyUI-format LoRA and its strength (repeatable)")  # fmt: skip
     p.add_argument("--prompt", required=True)

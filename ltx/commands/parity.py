@@ -130,6 +130,12 @@ def _pipeline_jobs(folder: Path) -> list[Job]:
         for hq in (False, True):
             jobs.append((f"{name} hdr-ic-lora pipeline{' (high quality)' if hq else ''}",
                          lambda g, i=inputs, hq=hq: hdr_parity(i, hq, group=g)))  # fmt: skip
+        from ltx.parity.dfr_pipeline import dfr_inputs, dfr_pipeline_parity
+
+        dfr_files = dfr_inputs(folder / f"{name}-dfr", name)  # a keyframe-embedding copy, a detailing IC-LoRA
+        for rounds in (0, 1):
+            jobs.append((f"{name} dfr pipeline ({rounds} temporal rounds)",
+                         lambda g, f=dfr_files, r=rounds: dfr_pipeline_parity(*f, group=g, rounds=r)))  # fmt: skip
     return jobs
 
 

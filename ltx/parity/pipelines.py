@@ -27,8 +27,9 @@ from ltx.text.encoder import load_prompt_embeddings
 
 PROMPTS = ("a prompt", "a negative prompt")
 # every registered pipeline, and the distilled one on the checkpoint marked LTX-2.5 (ancestral stage 1); Dub-It
-# and HDR take their own inputs (an IC-LoRA and a clip) and have their own comparisons (dubit_pipeline, hdr_pipeline)
-OWN_PARITY = ("dub-it", "hdr")
+# and HDR take their own inputs (an IC-LoRA and a clip), DFR a keyframe-embedding checkpoint: they have their own
+# comparisons (dubit_pipeline, hdr_pipeline, dfr_pipeline)
+OWN_PARITY = ("dub-it", "hdr", "dfr")
 KINDS = (*(k for k in PIPELINES if k not in OWN_PARITY), "distilled-2.5")
 WITH_DISTILLED_LORA = ("two-stage", "two-stage-hq", "keyframes", "a2v")
 

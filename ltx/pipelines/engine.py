@@ -32,6 +32,7 @@ from ltx.sampling import (
     unpatchify,
     video_state,
 )
+from ltx.sampling.keyframe_slots import slot_latents
 from ltx.sampling.state import latent_grid
 
 SAMPLERS = ("euler", "res2s", "ancestral")
@@ -123,6 +124,7 @@ class Stage:
     seed: int = -1  # the res2s / ancestral loop's own noise seed
     eta: float | None = None  # res2s: 0.5, ancestral: 1.0 when None
     name: str = "denoising"
+    slots: torch.Tensor | None = field(default=None, init=False)  # after run_stage: its keyframe slots' latents
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -167,4 +169,5 @@ def run_stage(
                               progress=label)  # fmt: skip
     else:
         v, a = euler_loop(sigmas, v, a, stage.denoiser, progress=label)
+    stage.slots = None if v is None else slot_latents(v)  # read before `strip` drops them
     return (None if v is None else unpatchify(strip(v))), (None if a is None else unpatchify(strip(a)))

@@ -37,6 +37,8 @@ class Models:
         upsampler: str | os.PathLike | None = None,
         loras: list[tuple[str | os.PathLike, float]] = (),
         distilled_lora: tuple[str | os.PathLike, float] | None = None,
+        detailing_lora: tuple[str | os.PathLike, float] | None = None,
+        temporal_upsampler: str | os.PathLike | None = None,
         duration_head: str | os.PathLike | None = None,
         video_vae: str | os.PathLike | None = None,
         audio_vae: str | os.PathLike | None = None,
@@ -58,16 +60,18 @@ class Models:
             )
         self.gemma, self.prompt_file = gemma, prompts
         self.upsampler_path = Path(upsampler) if upsampler else None
+        self.temporal_upsampler_path = Path(temporal_upsampler) if temporal_upsampler else None
         self.duration_head_path = Path(duration_head) if duration_head else None
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype, self.keep = dtype, keep
         self.loras = [load_lora(p, s) for p, s in loras]
         self.distilled_lora = load_lora(*distilled_lora) if distilled_lora else None
+        self.detailing_lora = load_lora(*detailing_lora) if detailing_lora else None  # DFR's stage-2 IC-LoRA
         self._transformer_layers = _layers(self.ckpt, "transformer", True)
         text = _layers(self.ckpt, "text_projection", False) | _layers(self.ckpt, "text_connectors", True)
         # LoRA layer name -> TextProcessor module name (video-only files call the connector embeddings_connector)
         self._text_layers = {n: "video_" + n if n.startswith("embeddings_connector.") else n for n in text}
-        for lora in [*self.loras, *([self.distilled_lora] if self.distilled_lora else [])]:
+        for lora in [*self.loras, *(x for x in (self.distilled_lora, self.detailing_lora) if x)]:
             unmatched = sorted(set(lora.pairs) - self._transformer_layers - set(self._text_layers))
             if unmatched:
                 raise CheckpointError(
@@ -105,9 +109,11 @@ class Models:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def transformer(self, lora_strength: float | None = None, user_loras: bool = True, audio_only: bool = False):
+    def transformer(self, lora_strength: float | None = None, user_loras: bool = True, audio_only: bool = False,
+                    detailing: bool = False):  # fmt: skip
         """The transformer with the user's LoRAs (unless `user_loras` is False), and the distilled LoRA at
-        `lora_strength` if given; `audio_only`: its audio stream alone (text-to-audio)."""
+        `lora_strength` if given, then the detailing LoRA if `detailing`; `audio_only`: its audio stream alone
+        (text-to-audio)."""
         from ltx.dit import load_transformer
 
         loras = list(self.loras) if user_loras else []
@@ -118,6 +124,10 @@ class Models:
                 )
             d = self.distilled_lora
             loras.append(LoRA(d.path, lora_strength, d.pairs, d.metadata))
+        if detailing:
+            if self.detailing_lora is None:
+                raise ValueError("this pipeline's detailing stage needs the detailing LoRA (detailing_lora=...)")
+            loras.append(self.detailing_lora)
 
         def load():
             # LoRAs are fused into the file's bf16 weights, as the official loader does whatever the run's dtype
@@ -128,7 +138,7 @@ class Models:
             fuse_loras(model, loras, {n: n for n in self._transformer_layers})
             return model if fuse_in == self.dtype else model.to(self.dtype)
 
-        return self._get(f"transformer:{lora_strength}:{user_loras}:{audio_only}", load)
+        return self._get(f"transformer:{lora_strength}:{user_loras}:{audio_only}:{detailing}", load)
 
     def _stores_bf16(self) -> bool:
         """Whether the transformer's LoRA-able weights are stored in bf16 (not float32, not float8)."""
@@ -183,6 +193,17 @@ class Models:
             raise ValueError("this pipeline upsamples the first stage: give the spatial x2 upsampler (upsampler=...)")
         return self._get(
             "upsampler", lambda: load_latent_upsampler(self.upsampler_path, device=self.device, dtype=self.dtype)
+        )
+
+    def temporal_upsampler(self):
+        """The temporal x2 latent upsampler (DFR's temporal rounds)."""
+        from ltx.vae import load_latent_upsampler
+
+        if self.temporal_upsampler_path is None:
+            raise ValueError("temporal rounds need the temporal x2 upsampler (temporal_upsampler=...)")
+        path = self.temporal_upsampler_path
+        return self._get(
+            "temporal_upsampler", lambda: load_latent_upsampler(path, device=self.device, dtype=self.dtype)
         )
 
     def duration_head(self):

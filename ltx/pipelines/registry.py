@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ltx.pipelines import dubit, hdr
+from ltx.pipelines import dfr, dubit, hdr
 from ltx.pipelines import generate as pipelines
 from ltx.pipelines.models import Models
 from ltx.pipelines.run import Request, Result
@@ -38,6 +38,7 @@ PIPELINES: dict[str, Pipeline] = {
         Pipeline("ic-lora", pipelines.ic_lora, True, "follow a reference video with an IC-LoRA", ("reference",)),
         Pipeline("t2a", pipelines.text_to_audio, False, "audio alone from the prompt (write a .wav)"),
         Pipeline("dub-it", dubit.dub_it, True, "re-voice a clip with the Dub-It IC-LoRA", ("reference",)),
+        Pipeline("dfr", dfr.dfr, True, "LTX-2.5 DFR: keyframe slots, detailing stage, optional x2 temporal rounds"),
         Pipeline(
             "hdr", hdr.hdr_ic_lora, True, "HDR (linear EXR) frames of an SDR clip with the HDR IC-LoRA", ("reference",)
         ),  # fmt: skip

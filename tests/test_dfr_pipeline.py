@@ -1,0 +1,75 @@
+"""The DFR pipeline against the official ltx-pipelines 1.2.0 flow (bitwise, float32 CPU) without and with a temporal
+round, that the comparison sees the detailing reference's scale, and its input checks."""
+
+from dataclasses import replace
+
+import pytest
+from util import failed_rows
+
+import ltx.pipelines.dfr as dfr_module
+from ltx.parity.compare import compare_exact
+from ltx.parity.dfr_pipeline import dfr_inputs, dfr_models, dfr_request, run_official, run_ours
+from ltx.parity.oracle import ensure_torchaudio
+from ltx.pipelines import Models, run_pipeline
+from ltx.pipelines.dfr import dfr
+
+pytest.importorskip("ltx_core")
+ensure_torchaudio()
+pytestmark = pytest.mark.oracle  # the inputs are files written from the official modules
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return dfr_inputs(tmp_path_factory.mktemp("dfr"))
+
+
+@pytest.fixture(scope="module")
+def official(inputs):
+    return {k: v.detach().float() for k, v in run_official(*inputs).items()}
+
+
+def _compare(ours: dict, official: dict):
+    return compare_exact("dfr", {k: v.detach().float() for k, v in ours.items()}, official)
+
+
+def _bitwise(rows) -> None:
+    assert {r.name for r in rows} == {"video_latent", "audio_latent", "frames", "waveform"}
+    assert all(r.passed and r.max_abs == 0.0 for r in rows), [r for r in rows if r.max_abs]
+
+
+def test_dfr_bitwise_equal_to_official_flow(inputs, official):
+    _bitwise(_compare(run_ours(*inputs), official))
+    # the 97-frame canvas is cut back to the 81 frames asked for (11 latent frames), the audio to 81 / 24 s
+    assert official["frames"].shape == (81, 64, 64, 3) and official["video_latent"].shape[2] == 11
+    assert official["waveform"].shape[-1] == 48000 * 81 // 24
+
+
+def test_dfr_one_temporal_round_bitwise_equal_to_official_flow(inputs):
+    ours, ref = run_ours(*inputs, rounds=1), run_official(*inputs, rounds=1)
+    _bitwise(_compare(ours, {k: v.detach().float() for k, v in ref.items()}))
+    assert ref["frames"].shape == (161, 64, 64, 3)  # (81 - 1) x 2 + 1 at 48 fps: two tiles, cut to the request
+
+
+def test_a_wrong_detailing_scale_is_caught(inputs, official, monkeypatch):
+    monkeypatch.setattr(dfr_module, "detailing_downscale", lambda models: 1)
+    failed = failed_rows(_compare(run_ours(*inputs), official))
+    assert failed >= {"video_latent", "frames"} and "waveform" not in failed  # the audio is stage 1's
+
+
+def test_dfr_input_checks(inputs):
+    inp, detailing = inputs
+    req, models = dfr_request(inp), dfr_models(inp, detailing)
+    with pytest.raises(ValueError, match="0, 1 or 2"):
+        dfr(models, req, rounds=3)
+    with pytest.raises(ValueError, match="temporal x2 upsampler"):
+        run_pipeline("dfr", models, req, rounds=1)
+    with pytest.raises(ValueError, match="distilled LoRA"):
+        dfr(Models(inp.checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, device="cpu"), req)
+    plain = Models(inp.checkpoint.with_name("ltx-2.3-tiny.safetensors"), prompts=inp.prompts, upsampler=inp.upsampler,
+                   distilled_lora=(inp.distilled_lora, 0.8), device="cpu")  # fmt: skip
+    with pytest.raises(ValueError, match="keyframe embedding"):
+        dfr(plain, req)
+    with pytest.raises(ValueError, match="multiples of 64"):
+        dfr(models, replace(req, height=96))
+    with pytest.raises(ValueError, match="1 \\+ 8k"):
+        dfr(models, replace(req, frames=10))
