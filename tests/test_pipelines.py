@@ -183,6 +183,10 @@ def test_pipeline_errors(inputs, tmp_path):
     req = request("two-stage")
     with pytest.raises(ValueError, match="Gemma-3 folder"):
         Models(inp.checkpoint)
+    with pytest.raises(CheckpointError, match="holds a latent upsampler file .*; this slot expects a transformer file"):
+        Models(inp.upsampler, prompts=inp.prompts)  # a file for another slot, named before any work
+    with pytest.raises(CheckpointError, match="this slot expects a video VAE file"):
+        Models(inp.checkpoint, prompts=inp.prompts, video_vae=inp.upsampler)
     bare = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
     with pytest.raises(ValueError, match="upsampler"):
         pipelines.two_stage(bare, replace(req, images=[]))

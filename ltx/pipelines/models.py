@@ -47,13 +47,11 @@ class Models:
         dtype: torch.dtype = torch.bfloat16,
         keep: bool = False,
     ):
-        self.ckpt = Checkpoint(checkpoint)
+        self.ckpt = expect(checkpoint, "transformer")  # a single-file checkpoint or LTX-2.5's transformer file
         # LTX-2.5 ships one file per component: the VAEs may come from their own files (default: the checkpoint)
         self.video_vae = expect(video_vae, "video_vae") if video_vae else self.ckpt
         self.audio_vae = expect(audio_vae, "audio_vae") if audio_vae else self.ckpt
         self.av_modulation = av_modulation
-        if "transformer" not in self.ckpt.components:
-            raise CheckpointError(f"{self.ckpt.path}: holds no transformer; generation needs a full LTX-2 checkpoint")
         if gemma is None and prompts is None:
             raise ValueError(
                 "give a Gemma-3 folder (gemma=...) or a prompt-embeddings file from `ltx encode` (prompts=...)"
