@@ -7,11 +7,15 @@ above the weights:
 - official-eager:  ltx-core's chunked mode with its eager (masked SDPA) neighbourhood attention;
 - official-triton: ltx-core's chunked mode with its Triton neighbourhood attention (its default without natten);
 - ours-reference:  our decoder, neighbourhood attention by the PyTorch reference (LTX_KERNELS=reference);
-- ours-triton:     our decoder with our Triton kernel.
+- ours-triton:     our decoder with our Triton kernel;
+- official-triton-tiled / ours-triton-tiled: the same two, decoding in tiles (stages 4-5 per tile) with the
+  tiling ltx-core's pipelines choose for a `--tiled-budget-gib` card (the same DiffusionTiling for both);
+- ours-triton-auto: ours with the tiling `--tiling` chooses for that budget (our own stage-5 factor).
 Then a bf16 parity check on a smaller latent: ours (Triton) and the official bf16 run, each against the
 official float32 run (its Triton attention); ours passes within 2x the official's own error + 1e-3.
 
     python bench/diffusion_decode.py OUT.json [--latent 16 48 32] [--variants ...] [--parity-latent 3 8 8]
+        [--tiled-budget-gib 24]
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ltx.config.diffusion_vae import LTX2_5_DIFFUSION_DECODER  # noqa: E402
-from ltx.parity.diffusion_vae import official_decoder  # noqa: E402
+from ltx.parity.diffusion_vae import official_decoder, official_tiling  # noqa: E402
 from ltx.parity.diffusion_vae_fixtures import write_tiny_diffusion_vae  # noqa: E402
 from ltx.parity.vae import noise_drawn_in  # noqa: E402
 from ltx.vae.diffusion_loading import load_diffusion_decoder  # noqa: E402
+from ltx.vae.diffusion_tiling import STAGE5_FACTOR, DiffusionTiling, recommend  # noqa: E402
+from ltx.vae.diffusion_tiling import decode as tiled_decode  # noqa: E402
 
-VARIANTS = ("official-eager", "official-triton", "ours-reference", "ours-triton")
+VARIANTS = ("official-eager", "official-triton", "ours-reference", "ours-triton", "official-triton-tiled",
+            "ours-triton-tiled", "ours-triton-auto")  # fmt: skip
 
 
 def official(path, dtype, attention: str):
@@ -55,23 +62,29 @@ def build(variant: str, path, dtype):
     return load_diffusion_decoder(path, device="cuda", dtype=dtype)
 
 
-def decode(model, latent, seed: int = 0) -> torch.Tensor:
+def decode(model, latent, seed: int = 0, tiling: DiffusionTiling | None = None) -> torch.Tensor:
+    generator = torch.Generator("cuda").manual_seed(seed)
     with torch.no_grad():
-        return model(latent, generator=torch.Generator("cuda").manual_seed(seed))
+        if tiling is None:
+            return model(latent, generator=generator)
+        if hasattr(model, "tiled_decode"):  # ltx-core's
+            return torch.cat(list(model.tiled_decode(latent, official_tiling(tiling), generator)), dim=2)
+        return tiled_decode(model, latent, tiling, generator)
 
 
-def time_variant(variant: str, path, latent, warm) -> dict:
+def time_variant(variant: str, path, latent, warm, tiling: DiffusionTiling) -> dict:
     if variant == "ours-reference":
         os.environ["LTX_KERNELS"] = "reference"
     else:
         os.environ.pop("LTX_KERNELS", None)
     model = build(variant, path, torch.bfloat16)
+    tiling = tiling if variant.endswith(("-tiled", "-auto")) else None
     decode(model, warm)  # compiles the Triton kernels, warms the allocator
     torch.cuda.synchronize()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    out = decode(model, latent)
+    out = decode(model, latent, tiling=tiling)
     torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     peak = (torch.cuda.max_memory_allocated() - base) / 2**30
@@ -106,6 +119,7 @@ def main() -> int:
     parser.add_argument("--latent", type=int, nargs=3, default=(16, 48, 32), metavar=("T", "H", "W"))
     parser.add_argument("--parity-latent", type=int, nargs=3, default=(3, 8, 8), metavar=("T", "H", "W"))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--tiled-budget-gib", type=float, default=24.0, help="the card the tiled variants tile for")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench/diffusion_decode.py needs a CUDA device", file=sys.stderr)
@@ -115,6 +129,11 @@ def main() -> int:
     results: dict = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "latent": list(args.latent)}
     t, h, w = args.latent
     results["pixels"] = [8 * (t - 1) + 1, 32 * h, 32 * w]
+    tiling = recommend(cfg, 32 * h, 32 * w, 8 * (t - 1) + 1, int(args.tiled_budget_gib * 2**30))
+    auto = recommend(cfg, 32 * h, 32 * w, 8 * (t - 1) + 1, int(args.tiled_budget_gib * 2**30), 0, STAGE5_FACTOR)
+    results["tiling"] = {"budget_gib": args.tiled_budget_gib, **tiling.__dict__}
+    results["auto_tiling"] = {"stage5_factor": STAGE5_FACTOR, **auto.__dict__}
+    print("tiling", results["tiling"], "auto", results["auto_tiling"], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         path = write_tiny_diffusion_vae(Path(tmp) / "diffusion-vae.safetensors", cfg, encoder=None, seed=0)
@@ -124,13 +143,16 @@ def main() -> int:
         warm = torch.randn(1, cfg.in_channels, 3, 8, 8, generator=g).to("cuda", torch.bfloat16)
         outs, results["variants"] = {}, {}
         for variant in args.variants:
-            r = time_variant(variant, path, latent, warm)
+            r = time_variant(variant, path, latent, warm, auto if variant.endswith("-auto") else tiling)
             outs[variant] = r.pop("out")
             results["variants"][variant] = r
             print(variant, r, flush=True)
         if "official-triton" in outs:  # same inputs, same noise: how far each bf16 run is from the official's
             base = outs["official-triton"]
-            results["rel_to_official_triton"] = {k: rel(v, base) for k, v in outs.items()}
+            results["rel_to_official_triton"] = {k: rel(v, base) for k, v in outs.items() if not k.endswith("-tiled")}
+        if "official-triton-tiled" in outs:  # the tiled decodes, ours against the official's
+            base = outs["official-triton-tiled"]
+            results["rel_to_official_triton_tiled"] = {k: rel(v, base) for k, v in outs.items() if k.endswith("-tiled")}
         results["parity_bf16"] = parity(path, args.parity_latent)
         print("parity", results["parity_bf16"], flush=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

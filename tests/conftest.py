@@ -79,3 +79,19 @@ def tiny_t5(tmp_path_factory):
     from ltx.parity.text_fixtures import write_tiny_t5
 
     return write_tiny_t5(tmp_path_factory.mktemp("t5") / "t5-tiny")
+
+
+@pytest.fixture(scope="session")
+def diffusion_vae_ours(tmp_path_factory):
+    """The tiny LTX-2.5 diffusion-VAE file with the layout taken from our modules (no official package needed)."""
+    from ltx.parity.diffusion_vae_fixtures import write_tiny_diffusion_vae
+
+    return write_tiny_diffusion_vae(tmp_path_factory.mktemp("dvae") / "ours.safetensors", official=False)
+
+
+@pytest.fixture(scope="session")
+def diffusion_vae_official(tmp_path_factory):
+    """The same from the official modules' state dicts."""
+    from ltx.parity.diffusion_vae_fixtures import write_tiny_diffusion_vae
+
+    return write_tiny_diffusion_vae(tmp_path_factory.mktemp("dvae") / "official.safetensors")

@@ -16,23 +16,12 @@ from ltx.checkpoint import Checkpoint, CheckpointError
 from ltx.config.base import ConfigError
 from ltx.config.diffusion_vae import LTX2_5_DIFFUSION_DECODER, DiffusionDecoderConfig
 from ltx.nn.neighborhood import neighborhood_attention_ref, window_starts
-from ltx.parity.diffusion_vae_fixtures import COARSE_KEY, TINY_DIFFUSION_DECODER, write_tiny_diffusion_vae
+from ltx.parity.diffusion_vae_fixtures import COARSE_KEY, TINY_DIFFUSION_DECODER
 from ltx.vae.diffusion import DiffusionVideoDecoder
 from ltx.vae.diffusion_loading import file_key, load_diffusion_decoder
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE.parent / "weights" / "manifests" / "ltx-2.5.diffusion_vae.json"
-
-
-@pytest.fixture(scope="module")
-def our_file(tmp_path_factory):
-    """The tiny file with the layout taken from our modules (no official package needed)."""
-    return write_tiny_diffusion_vae(tmp_path_factory.mktemp("dvae") / "ours.safetensors", official=False)
-
-
-@pytest.fixture(scope="module")
-def official_file(tmp_path_factory):
-    return write_tiny_diffusion_vae(tmp_path_factory.mktemp("dvae") / "official.safetensors")
 
 
 # -- config -----------------------------------------------------------------------------------------
@@ -113,7 +102,7 @@ def test_triton_kernel_on_the_gpu():
 
 
 # -- the full-size layout ---------------------------------------------------------------------------
-def test_full_size_model_has_the_official_file_layout():
+def test_full_size_model_has_the_diffusion_vae_official_layout():
     """Our meta-built decoder, through the loader's table, reads exactly the keys and shapes of the file
     (manifest made by scripts/export_manifests.py from ltx-core 1.2.0)."""
     manifest = json.loads(MANIFEST.read_text())
@@ -133,9 +122,9 @@ def test_full_size_model_has_the_official_file_layout():
 
 
 # -- loading ----------------------------------------------------------------------------------------
-def test_loader_folds_gates_splits_qkv_and_drops_coarse(our_file, tmp_path):
-    raw = load_file(str(our_file))
-    model = load_diffusion_decoder(our_file)
+def test_loader_folds_gates_splits_qkv_and_drops_coarse(diffusion_vae_ours, tmp_path):
+    raw = load_file(str(diffusion_vae_ours))
+    model = load_diffusion_decoder(diffusion_vae_ours)
     state = model.state_dict()
     d = TINY_DIFFUSION_DECODER.c5
     qkv = raw["decoder.diff_blocks.1.attn.qkv.weight"]
@@ -147,14 +136,14 @@ def test_loader_folds_gates_splits_qkv_and_drops_coarse(our_file, tmp_path):
     assert torch.equal(state["t_embedder.timestep_embedder.linear_2.bias"], raw["decoder.t_embedder.mlp.2.bias"])
     assert COARSE_KEY in raw
     # the monolithic layout (vae. prefix) loads the same
-    meta = Checkpoint(our_file).metadata
+    meta = Checkpoint(diffusion_vae_ours).metadata
     save_file({"vae." + k: v for k, v in raw.items()}, str(tmp_path / "prefixed.safetensors"), metadata=meta)
     prefixed = load_diffusion_decoder(tmp_path / "prefixed.safetensors").state_dict()
     assert all(torch.equal(prefixed[k], v) for k, v in state.items())
 
 
-def test_loader_errors(our_file, tmp_path):
-    raw, meta = load_file(str(our_file)), Checkpoint(our_file).metadata
+def test_loader_errors(diffusion_vae_ours, tmp_path):
+    raw, meta = load_file(str(diffusion_vae_ours)), Checkpoint(diffusion_vae_ours).metadata
 
     def write(name, tensors, metadata=meta):
         save_file(tensors, str(tmp_path / name), metadata=metadata)
@@ -176,10 +165,10 @@ def test_loader_errors(our_file, tmp_path):
         load_diffusion_decoder(write("other.safetensors", {"audio_vae.x": torch.zeros(1)}))
 
 
-def test_decode_is_deterministic_and_batched(our_file):
+def test_decode_is_deterministic_and_batched(diffusion_vae_ours):
     """Seeded noise from the caller's generator; one x0 step with batch 2 (the official x0 Euler step takes
     batch 1 only)."""
-    model = load_diffusion_decoder(our_file)
+    model = load_diffusion_decoder(diffusion_vae_ours)
     model.cfg = model.cfg.replace(model_output_type="x0", default_num_inference_steps=1)
     latent = torch.randn(2, 16, 2, 2, 1, generator=torch.Generator().manual_seed(0))  # below the size floor
     a, b = (model(latent, generator=torch.Generator().manual_seed(5)) for _ in range(2))
@@ -189,12 +178,12 @@ def test_decode_is_deterministic_and_batched(our_file):
         model(latent[:, :8])
 
 
-def test_attention_over_slabs_of_frames_equals_the_whole(our_file, monkeypatch):
+def test_attention_over_slabs_of_frames_equals_the_whole(diffusion_vae_ours, monkeypatch):
     """With the slab size at its floor every stage attends a few frames at a time (each slab with the frames
     its windows reach, RoPE positions offset): the decode equals the one-piece decode."""
     import ltx.vae.diffusion as diffusion
 
-    model = load_diffusion_decoder(our_file)
+    model = load_diffusion_decoder(diffusion_vae_ours)
     latent = torch.randn(1, 16, 4, 2, 3, generator=torch.Generator().manual_seed(1))
     whole = model(latent, generator=torch.Generator().manual_seed(2))
     monkeypatch.setattr(diffusion, "SLAB_ELEMENTS", 1)
@@ -213,45 +202,46 @@ def test_attention_over_slabs_of_frames_equals_the_whole(our_file, monkeypatch):
 
 # -- parity with ltx-core 1.2.0 ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def official_runs(official_file):
+def official_runs(diffusion_vae_official):
     from ltx.parity.diffusion_vae import official_captures
 
-    return official_captures(official_file, torch.device("cpu"), torch.float32)
+    return official_captures(diffusion_vae_official, torch.device("cpu"), torch.float32)
 
 
 @pytest.mark.oracle
-def test_loaded_weights_equal_the_official_loaders(official_file):
+def test_loaded_weights_equal_the_official_loaders(diffusion_vae_official):
     from ltx.parity.diffusion_vae import official_decoder
 
-    ours = load_diffusion_decoder(official_file).state_dict()
-    theirs = official_decoder(official_file, torch.device("cpu"), torch.float32).state_dict()
+    ours = load_diffusion_decoder(diffusion_vae_official).state_dict()
+    theirs = official_decoder(diffusion_vae_official, torch.device("cpu"), torch.float32).state_dict()
     theirs = {k: v for k, v in theirs.items() if ".stage4_upsample." not in k}  # chunked mode's alias of upsamples.3
     assert sorted(ours) == sorted(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
 @pytest.mark.oracle
-def test_parity_fp32(official_file, official_runs):
+def test_parity_fp32(diffusion_vae_official, official_runs):
     """Every stage, every step, the pixels: chunked (batch 1), combined (batch 2), x0 with edge padding.
     Within 1e-5, not bitwise: the official attention is SDPA over masked windows (and its W-chunked
     slabs), ours sums the window; every other op matches (conv_in, t_embedder are exact)."""
     from ltx.parity.compare import compare_exact
     from ltx.parity.diffusion_vae import our_captures
 
-    rows = compare_exact("tiny", our_captures(official_file, torch.device("cpu"), torch.float32), official_runs)
+    ours = our_captures(diffusion_vae_official, torch.device("cpu"), torch.float32)
+    rows = compare_exact("tiny", ours, official_runs)
     assert len(rows) == 64 and all(r.passed for r in rows), [r for r in rows if not r.passed][:5]
     assert max(r.rel for r in rows) < 2e-6
     assert {r.name for r in rows if r.max_abs == 0} >= {"chunked/conv_in#0", "combined/t_embedder#1"}
 
 
 @pytest.mark.oracle
-def test_a_wrong_weight_fails_exactly_downstream(official_file, official_runs):
+def test_a_wrong_weight_fails_exactly_downstream(diffusion_vae_official, official_runs):
     from ltx.parity.compare import compare_exact
     from ltx.parity.diffusion_vae import our_captures
 
     def perturb(decoder):
         decoder.det_stages[2][0].attn.qkv["to_k"].weight.data[3, 5] += 0.5
 
-    got = our_captures(official_file, torch.device("cpu"), torch.float32, ("chunked",), edit=perturb)
+    got = our_captures(diffusion_vae_official, torch.device("cpu"), torch.float32, ("chunked",), edit=perturb)
     ref = {k: v for k, v in official_runs.items() if k.startswith("chunked/")}
     failed = {r.name.removeprefix("chunked/") for r in compare_exact("tiny", got, ref) if not r.passed}
     upstream = {"conv_in#0", "det_stages.0.0#0", "upsamples.0#0", "det_stages.1.0#0", "upsamples.1#0"}
@@ -260,11 +250,11 @@ def test_a_wrong_weight_fails_exactly_downstream(official_file, official_runs):
 
 
 @pytest.mark.oracle
-def test_the_files_conv_encoder_matches(official_file):
+def test_the_files_conv_encoder_matches(diffusion_vae_official):
     from ltx.parity.compare import compare_exact
     from ltx.parity.diffusion_vae import encoder_run
 
     cpu = torch.device("cpu")
-    rows = compare_exact("tiny", encoder_run(official_file, cpu, torch.float32, False),
-                         encoder_run(official_file, cpu, torch.float32, True))  # fmt: skip
+    rows = compare_exact("tiny", encoder_run(diffusion_vae_official, cpu, torch.float32, False),
+                         encoder_run(diffusion_vae_official, cpu, torch.float32, True))  # fmt: skip
     assert rows and all(r.passed and r.max_abs == 0 for r in rows), rows

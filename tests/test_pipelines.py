@@ -165,6 +165,32 @@ def test_auto_duration_predicts_the_frames_as_the_official(inputs, tmp_path):
     assert main(args) == 0 and out.exists()
 
 
+def test_the_diffusion_decoder_decodes_tiled_in_the_pipelines(inputs, tmp_path):
+    """A DiffusionTiling reaches the decoder (one tile = untiled, bitwise; real tiles change the pixels, not the
+    latent); `Tiling()` (--tiling) lets it choose for the free memory; a DiffusionTiling is refused up front for
+    the conv VAE."""
+    from ltx.parity.diffusion_vae_fixtures import TINY_DIFFUSION_DECODER, TINY_ENCODER_SECTION, write_tiny_diffusion_vae
+    from ltx.vae import DiffusionTiling, Tiling
+
+    inp = inputs["ltx-2.3-tiny"]
+    cfg = TINY_DIFFUSION_DECODER.replace(in_channels=128)  # the tiny transformer's latent width
+    encoder = {**TINY_ENCODER_SECTION, "out_channels": 128}
+    vae = write_tiny_diffusion_vae(tmp_path / "dvae.safetensors", cfg, encoder=encoder, official=False)
+    models = Models(inp.checkpoint, prompts=inp.prompts, video_vae=vae, device="cpu", dtype=torch.float32)
+    req = replace(request("one-stage"), images=[], steps=2, height=96, width=96, frames=17)
+    untiled = run_pipeline("one-stage", models, req)
+    one = run_pipeline("one-stage", models, replace(req, tiling=DiffusionTiling(64, 512, 512, 8, 32)))
+    auto = run_pipeline("one-stage", models, replace(req, tiling=Tiling()))
+    tiled = run_pipeline("one-stage", models, replace(req, tiling=DiffusionTiling(None, 64, None, 0, 32)))
+    assert torch.equal(one.video, untiled.video) and torch.equal(auto.video, untiled.video)
+    assert torch.equal(tiled.video_latent, untiled.video_latent) and not torch.equal(tiled.video, untiled.video)
+    conv = Models(inp.checkpoint, prompts=inp.prompts, device="cpu", dtype=torch.float32)
+    with pytest.raises(ValueError, match="a DiffusionTiling tiles LTX-2.5's diffusion decoder, but .* holds the conv"):
+        run_pipeline("one-stage", conv, replace(req, tiling=DiffusionTiling(None, 64, None, 0, 32)))
+    with pytest.raises(ValueError, match="tile height 60"):
+        run_pipeline("one-stage", models, replace(req, tiling=DiffusionTiling(None, 60, None, 0, 32)))
+
+
 # -- input checks ---------------------------------------------------------------------------------
 def test_size_rules():
     check_size(512, 768, 121, 24.0, 32)

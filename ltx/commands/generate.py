@@ -214,7 +214,12 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--hq-stage1-lora", type=float, default=0.25, help="two-stage-hq: distilled LoRA strength in stage 1"
     )
-    p.add_argument("--tiling", action="store_true", help="decode the video in tiles (less memory)")
+    p.add_argument(
+        "--tiling",
+        action="store_true",
+        help="decode the video in tiles (less memory); LTX-2.5's diffusion decoder chooses its tiles for the free "
+        "memory, as the official pipelines do",
+    )
     p.add_argument("--batch-passes", action="store_true",
                    help="run the guidance passes as one batch (faster where memory allows)")  # fmt: skip
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])

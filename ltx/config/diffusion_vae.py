@@ -106,6 +106,29 @@ class DiffusionDecoderConfig:
             strides = [s * self.upsamples[i][0][a] for a, s in enumerate(strides)]
         return tuple(max(m, -(-self.stage5_kernel[a] // strides[a])) for a, m in enumerate(mins))  # type: ignore[return-value]
 
+    @property
+    def tile_scale(self) -> Kernel:
+        """Frames / pixels per cell of stage 4's input (its upsample times the patch): tiles are cut there."""
+        st, sh, sw = self.upsamples[3][0]
+        return st, sh * self.patch_size, sw * self.patch_size
+
+    @property
+    def tile_min(self) -> Kernel:
+        """The smallest tile of stage 4's input (T, H, W) on which both stage 4's and stage 5's windows fit."""
+        k4, k5, stride = self.stage_kernels[3], self.stage5_kernel, self.upsamples[3][0]
+        return tuple(max(k4[a], -(-k5[a] // stride[a])) for a in range(3))  # type: ignore[return-value]
+
+    @property
+    def tile_overlap(self) -> tuple[int, int]:
+        """The least overlap of neighbouring tiles (frames, pixels): how far stage 4's and stage 5's blocks
+        see past a tile's edge (depth x half window, in cells of stage 4's input), rounded up to whole latent
+        steps of 8 frames / 32 pixels."""
+        (k4, d4), (k5, d5) = (self.stage_kernels[3], self.stage_depths[3]), (self.stage5_kernel, self.stage_depths[4])
+        stride, scale = self.upsamples[3][0], self.tile_scale
+        reach = [max(d4 * (k4[a] // 2), -(-(d5 * (k5[a] // 2)) // stride[a])) for a in range(3)]
+        up = lambda n, m: -(-n // m) * m  # noqa: E731
+        return up(reach[0] * scale[0], 8), up(max(reach[1], reach[2]) * scale[1], 32)
+
     @classmethod
     def from_metadata(cls, section: dict[str, Any]) -> DiffusionDecoderConfig:
         """From `config["vae"]`: the decoder's keys under `decoder` (or, in older configs, flat)."""

@@ -11,6 +11,13 @@ and the same seed (the noise is drawn as the official draws it):
 Compared: stem, every stage 1-4 block and upsample, and per denoising step the noise-level embedding,
 the pixel stem, every stage-5 block, norm_out and conv_out; then the pixels. And the conv encoder the file
 carries: every stage and the latent.
+
+Tiled decoding (stages 4-5 per tile, `DiffusionTiling` as frames, height, width, overlaps), each compared
+chunk by chunk as the two yield them:
+- tiled: T, H and W tiled, two temporal chunks; tiled-combined: the combined mode, batch 2;
+- tiled-floor: W below the size floor (padded, then cropped from the blended pixels);
+- tiled-divided: ramps that overlap within a tile, so the blend is divided by the summed weights;
+- tiled-x0: one clean-pixel step, where each tile draws its own noise in turn.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from ltx.parity.oracle import build, require
 from ltx.parity.vae import noise_drawn_in
 from ltx.vae import load_video_encoder
 from ltx.vae.diffusion_loading import diffusion_decoder_config, load_diffusion_decoder
+from ltx.vae.diffusion_tiling import DiffusionTiling
+from ltx.vae.diffusion_tiling import tiled_decode as diffusion_tiled_decode
 
 # case -> (latent shape (channels filled in), official pathway, output type)
 CASES = {
@@ -36,6 +45,14 @@ CASES = {
     "x0": ((1, 2, 2, 1), "chunked", "x0"),
 }
 ENCODE_VIDEO = (1, 3, 9, 64, 96)
+# case -> (latent shape, DiffusionTiling fields, official pathway, output type, steps (None: the file's))
+TILED_CASES = {
+    "tiled": ((1, 3, 4, 3), (16, 96, 64, 8, 32), "chunked", "v", None),
+    "tiled-combined": ((2, 3, 4, 3), (16, 96, None, 8, 32), "combined", "v", None),
+    "tiled-floor": ((1, 3, 4, 1), (16, 96, None, 8, 32), "chunked", "v", None),
+    "tiled-divided": ((1, 2, 3, 3), (None, 64, None, 0, 48), "chunked", "v", None),
+    "tiled-x0": ((1, 3, 4, 3), (16, None, 96, 8, 32), "chunked", "x0", 1),
+}
 
 
 def official_decoder(path, device: torch.device, dtype: torch.dtype, pathway: str = "chunked"):
@@ -124,6 +141,46 @@ def run_decoders(make: Callable, official: bool, inputs, seed: int, device, case
     return out
 
 
+def official_tiling(tiling: DiffusionTiling):
+    """The same tiles as ltx-core's TileSizeConfig (an untiled axis is size 0)."""
+    tiling_module = require("ltx_core.tiling")
+    axis = lambda size, overlap: tiling_module.DimensionSizeConfig(size or 0, overlap if size else 0)  # noqa: E731
+    return tiling_module.TileSizeConfig(
+        frames=axis(tiling.frames, tiling.overlap_frames),
+        height=axis(tiling.height, tiling.overlap_px),
+        width=axis(tiling.width, tiling.overlap_px),
+    )
+
+
+def tiled_run(path, device, dtype, official: bool, seed: int = 0, input_dtype=None, edit=None) -> dict:
+    """Every tiled case's chunks (`case/chunk<i>`), ours or the official decoder's."""
+    cfg = diffusion_decoder_config(Checkpoint(path))
+    g = torch.Generator().manual_seed(seed + 1)
+    out = {}
+    for case, (shape, fields, pathway, output_type, steps) in TILED_CASES.items():
+        latent = torch.randn(shape[0], cfg.in_channels, *shape[1:], generator=g)
+        latent = latent.to(device, input_dtype or dtype).to(dtype)
+        tiling = DiffusionTiling(*fields)
+        generator = torch.Generator(device).manual_seed(seed)
+        if official:
+            decoder = official_decoder(path, device, dtype, pathway)
+            decoder.model_output_type = output_type
+            if steps is not None:
+                decoder.default_inference_timesteps = torch.linspace(1.0, 1.0 / steps, steps)
+            run = lambda d=decoder, x=latent, t=tiling, g=generator: d.tiled_decode(x, official_tiling(t), g)  # noqa: E731
+        else:
+            decoder = load_diffusion_decoder(path, device=device, dtype=dtype,
+                                             w_edges="replicate" if pathway == "chunked" else "shift")  # fmt: skip
+            steps = steps or cfg.default_num_inference_steps
+            decoder.cfg = decoder.cfg.replace(model_output_type=output_type, default_num_inference_steps=steps)
+            if edit is not None:
+                edit(decoder)
+            run = lambda d=decoder, x=latent, t=tiling, g=generator: diffusion_tiled_decode(d, x, t, g)  # noqa: E731
+        with torch.no_grad():
+            out |= {f"{case}/chunk{i}": c.float().cpu() for i, c in enumerate(run())}
+    return out
+
+
 def official_captures(path, device, dtype, cases=tuple(CASES), seed: int = 0, input_dtype=None) -> dict:
     """ltx-core's decoder on every case (inputs rounded to `input_dtype` first, default `dtype`)."""
     cfg = diffusion_decoder_config(Checkpoint(path))
@@ -163,6 +220,7 @@ def diffusion_vae_parity(
     seed: int = 0,
     cases: tuple[str, ...] = tuple(CASES),
     encoder: bool = True,
+    tiled: bool = True,
     edit_ours: Callable | None = None,
 ) -> list[Row]:
     """Rows for every compared tensor. In low precision the official float32 run is the reference
@@ -172,6 +230,9 @@ def diffusion_vae_parity(
     group = group or os.path.basename(str(path))
     got = our_captures(path, device, dtype, cases, seed, edit_ours)
     ref = official_captures(path, device, dtype, cases, seed)
+    if tiled:
+        got |= tiled_run(path, device, dtype, official=False, seed=seed, edit=edit_ours)
+        ref |= tiled_run(path, device, dtype, official=True, seed=seed)
     if encoder:
         got |= encoder_run(path, device, dtype, official=False)
         ref |= encoder_run(path, device, dtype, official=True)
@@ -181,6 +242,8 @@ def diffusion_vae_parity(
         ref32 = official_captures(path, device, torch.float32, cases, seed, input_dtype=dtype)
     if encoder:
         ref32 |= encoder_run(path, device, torch.float32, official=True, input_dtype=dtype)
+    if tiled:
+        ref32 |= tiled_run(path, device, torch.float32, official=True, seed=seed, input_dtype=dtype)
     return compare_lowp(group, got, ref, ref32)
 
 

@@ -15,7 +15,8 @@ import torch
 from ltx.pipelines.engine import ImageCondition, Stage, check_size, image_conditions, run_stage
 from ltx.pipelines.models import Models
 from ltx.sampling import STAGE2_SIGMAS, Denoiser, Guidance, version_defaults
-from ltx.vae import Tiling, tiled_decode, to_uint8, upsample_latents
+from ltx.vae import DiffusionTiling, Tiling, tiled_decode, to_uint8, upsample_latents
+from ltx.vae.diffusion_loading import diffusion_decoder_config
 
 
 @dataclass
@@ -31,7 +32,9 @@ class Request:
     video_guidance: Guidance | None = None  # None: the version's defaults
     audio_guidance: Guidance | None = None
     images: list[ImageCondition] = field(default_factory=list)
-    tiling: Tiling | None = None  # decode in tiles (less memory for large clips)
+    # decode in tiles (less memory for large clips); with the diffusion decoder a Tiling lets it choose
+    # its tiles for the free memory (as the official pipelines do), a DiffusionTiling sets them
+    tiling: Tiling | DiffusionTiling | None = None
     batch_passes: bool = False  # run the guidance passes as one batch (faster; equal up to float rounding)
     progress: bool = True
 
@@ -46,6 +49,20 @@ class Result:
     fps: float
     seed: int = 0
     timings: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds) of this run
+
+
+def check_tiling(models: Models, tiling: Tiling | DiffusionTiling | None) -> None:
+    """Raise before any work when the tiling does not fit the video VAE file's decoder. A `Tiling` (the
+    conv decoder's) asks the diffusion decoder to choose its tiles for the free memory; a DiffusionTiling
+    is only for the diffusion decoder, and is checked against it."""
+    if not isinstance(tiling, DiffusionTiling):
+        return
+    if not models.diffusion_decoder:
+        raise ValueError(
+            f"a DiffusionTiling tiles LTX-2.5's diffusion decoder, but {models.video_vae.path.name} holds the conv "
+            "decoder: give a Tiling"
+        )
+    tiling.check(diffusion_decoder_config(models.video_vae))
 
 
 def generator_for(seed: int, device) -> torch.Generator:
@@ -87,11 +104,8 @@ class Run:
         check_size(req.height, req.width, req.frames, req.fps, multiple)
         if (multiple == 64 if upsamples is None else upsamples) and models.upsampler_path is None:
             raise ValueError("this pipeline upsamples its first stage: give the spatial x2 upsampler (upsampler=...)")
-        if video and req.tiling is not None and models.diffusion_decoder:
-            raise ValueError(
-                f"{models.video_vae.path.name} holds LTX-2.5's diffusion decoder, which decodes untiled here: "
-                "leave tiling off (no --tiling)"
-            )
+        if video:
+            check_tiling(models, req.tiling)
         self.models, self.req = models, req
         self.defaults = version_defaults(models.version)
         self.generator = generator_for(req.seed, models.device)

@@ -2,6 +2,7 @@
 
 from ltx.vae.diffusion import DiffusionVideoDecoder
 from ltx.vae.diffusion_loading import load_diffusion_decoder
+from ltx.vae.diffusion_tiling import DiffusionTiling
 from ltx.vae.layers import chunk_convolutions
 from ltx.vae.loading import load_latent_upsampler, load_video_decoder, load_video_encoder, vae_config, vae_family
 from ltx.vae.tiling import Tiling, decode, decode_frames, tiled_decode, tiled_encode
@@ -18,6 +19,7 @@ from ltx.vae.video import (
 )
 
 __all__ = [
+    "DiffusionTiling",
     "DiffusionVideoDecoder",
     "LatentUpsampler",
     "Tiling",

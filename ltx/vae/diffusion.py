@@ -30,7 +30,7 @@ from ltx.vae.layers import PerChannelStatistics, patchify, unpatchify
 MLP_TOKENS = 16384  # the SwiGLU runs over this many tokens at a time (as the official does)
 W_EDGES = ("replicate", "shift")
 ROPE_ELEMENTS = 2**26  # RoPE is applied over slabs of frames of about this many elements
-SLAB_ELEMENTS = 2**28  # attention runs over slabs of frames of about this many input elements (with their halo)
+SLAB_ELEMENTS = 2**27  # attention runs over slabs of frames of about this many input elements (with their halo)
 
 
 def rope_inverse_frequencies(dim: int, base: float = 10000.0) -> torch.Tensor:
@@ -94,11 +94,12 @@ class NeighborhoodSelfAttention(nn.Module):
             x = torch.cat([x[:, :, :, :1].expand(edge), x, x[:, :, :, -1:].expand(edge)], dim=3)
         check_window(x.shape[1:4], self.kernel)
         heads = lambda t: t.unflatten(-1, (self.heads, self.head_dim))  # noqa: E731
-        q = self.q_norm(heads(self.qkv["to_q"](x))) * self.head_dim**-0.5
-        k = self.k_norm(heads(self.qkv["to_k"](x)))
-        v = heads(self.qkv["to_v"](x))
-        q, k = self.rope(q, -w_pad, t_start), self.rope(k, -w_pad, t_start)
-        out = neighborhood_attention(q, k, v.contiguous(), self.kernel, scale=1.0)
+        q = self.rope(_scaled(self.q_norm(heads(self.qkv["to_q"](x))), self.head_dim**-0.5), -w_pad, t_start)
+        k = self.rope(self.k_norm(heads(self.qkv["to_k"](x))), -w_pad, t_start)
+        v = heads(self.qkv["to_v"](x)).contiguous()
+        del x  # (the padded copy: one volume less while the attention runs)
+        out = neighborhood_attention(q, k, v, self.kernel, scale=1.0)
+        del q, k, v
         if w_pad:
             out = out[:, :, :, w_pad:-w_pad]
         return self.proj(out.flatten(-2))
@@ -144,7 +145,7 @@ class NABlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        return _residual(x, self.mlp(self.norm2(x)))
 
 
 class PixelShuffleUpsample(nn.Module):
@@ -192,9 +193,27 @@ class DiffusionBlock(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor, shared: tuple[torch.Tensor, ...], w_pad: int = 0):
         rows = [shared[i] + self.scale_shift_table[i].view(1, 1, 1, 1, -1) for i in (0, 1, 3, 4)]
         scale_attn, shift_attn, scale_mlp, shift_mlp = rows
-        x = x + self.context_proj(context)
-        x = x + self.attn(self.norm1(x) * (1.0 + scale_attn) + shift_attn, w_pad)
-        return x + self.mlp(self.norm2(x) * (1.0 + scale_mlp) + shift_mlp)
+        x = self.context_proj(context) + x if torch.is_grad_enabled() else self.context_proj(context).add_(x)
+        x = _residual(x, self.attn(_modulated(self.norm1(x), scale_attn, shift_attn), w_pad))
+        return _residual(x, self.mlp(_modulated(self.norm2(x), scale_mlp, shift_mlp)))
+
+
+# Without autograd (decoding) the block's own temporaries are updated in place: the same values, fewer
+# full-size volumes alive at once.
+def _residual(x: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+    """x + update, into x when no gradient is recorded (x must be the block's own, not its input)."""
+    return x + update if torch.is_grad_enabled() else x.add_(update)
+
+
+def _modulated(normed: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """normed * (1 + scale) + shift."""
+    if torch.is_grad_enabled():
+        return normed * (1.0 + scale) + shift
+    return normed.mul_(1.0 + scale).add_(shift)
+
+
+def _scaled(x: torch.Tensor, factor: float) -> torch.Tensor:
+    return x * factor if torch.is_grad_enabled() else x.mul_(factor)
 
 
 def resize_axis(x: torch.Tensor, dim: int, size: int, before: int = 0) -> torch.Tensor:
@@ -237,15 +256,31 @@ class DiffusionVideoDecoder(nn.Module):
         self.conv_out = nn.Linear(cfg.c5, pixels)
 
     # -- stages 1-4 -----------------------------------------------------------------------------------
-    def context(self, latent: torch.Tensor) -> torch.Tensor:
-        """The stage-5 context for a latent already padded (size floor and trailing frames)."""
+    def features(self, latent: torch.Tensor) -> torch.Tensor:
+        """Stages 1-3 on a latent already padded (size floor and trailing frames): stage 4's input."""
         x = self.conv_in(self.per_channel_statistics.un_normalize(latent).permute(0, 2, 3, 4, 1))
-        for blocks, upsample in zip(self.det_stages, self.upsamples, strict=True):
+        for blocks, upsample in zip(self.det_stages[:3], self.upsamples[:3], strict=True):
             for block in blocks:
                 x = block(x)
             x = upsample(x)
+        return x
+
+    def stage4(self, features: torch.Tensor, *, first: bool = True, last: bool = True) -> torch.Tensor:
+        """Stage 4 on (a tile of) stage 4's input -> the stage-5 context. `first`: the tile starts at frame 0
+        (its upsample drops the leading frame); `last`: it ends with the trailing frames, which are cropped
+        (down to no fewer than stage 5's window)."""
+        x = features
+        for block in self.det_stages[3]:
+            x = block(x)
+        x = self.upsamples[3](x, drop_first=first)
+        if not last:
+            return x
         content = max(x.shape[1] - 8 * self.cfg.trailing_latent_frames, 1)
         return x[:, : min(x.shape[1], max(content, self.cfg.stage5_kernel[0]))]
+
+    def context(self, latent: torch.Tensor) -> torch.Tensor:
+        """The stage-5 context of a whole padded latent."""
+        return self.stage4(self.features(latent))
 
     # -- stage 5 --------------------------------------------------------------------------------------
     def predict(self, context: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -265,34 +300,53 @@ class DiffusionVideoDecoder(nn.Module):
         velocity = out.float() if self.cfg.model_output_type == "v" else (x32 - out.float()) / t
         return (x32 - (t - t_next.view(-1, 1, 1, 1, 1)).float() * velocity).to(x_t.dtype)
 
-    def forward(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Pixels in [-1, 1]. The starting noise is one Gaussian draw of the whole (padded) video in the
-        latent's dtype from `generator` (on its device), as the official decoder draws it."""
-        cfg = self.cfg
-        if latent.dim() != 5 or latent.shape[1] != cfg.in_channels:
-            raise ValueError(f"expected latents (B, {cfg.in_channels}, T, H, W), got {tuple(latent.shape)}")
-        b, _, t, h, w = latent.shape
-        frames, height, width = 8 * (t - 1) + 1, 32 * h, 32 * w
-        min_t, min_h, min_w = cfg.min_latent
-        top, left = max(min_h - h, 0) // 2, max(min_w - w, 0) // 2
-        latent = resize_axis(latent, 2, max(t, min_t))
-        latent = resize_axis(resize_axis(latent, 3, max(h, min_h), top), 4, max(w, min_w), left)
-        work = (b, cfg.out_channels, 8 * (latent.shape[2] - 1) + 1, 32 * latent.shape[3], 32 * latent.shape[4])
-        context = self.context(resize_axis(latent, 2, latent.shape[2] + cfg.trailing_latent_frames))
-        steps = cfg.default_num_inference_steps
-        levels = torch.linspace(1.0, 1.0 / steps, steps).to(latent.device).unsqueeze(0).expand(b, -1)
-        stage5 = (*work[:2], max(work[2], cfg.stage5_kernel[0]), *work[3:])
-        # the noise: one draw of the whole video (or of the stage-5 canvas when a single x0 step needs none)
-        draw = stage5 if steps == 1 and cfg.model_output_type == "x0" else work
-        device = generator.device if generator is not None else latent.device
-        x_t = torch.randn(draw, dtype=latent.dtype, generator=generator, device=device).to(latent.device)
-        x_t = resize_axis(x_t, 2, stage5[2])
+    def levels(self, batch: int, device: torch.device) -> torch.Tensor:
+        """(batch, steps) noise levels 1, ..., 1 / steps."""
+        steps = self.cfg.default_num_inference_steps
+        return torch.linspace(1.0, 1.0 / steps, steps).to(device).unsqueeze(0).expand(batch, -1)
+
+    def denoise(self, context: torch.Tensor, x_t: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """Stage 5: noise x_t (B, 3, F, H, W) over `context` -> pixels, one step per level."""
+        steps = levels.shape[1]
         for i in range(steps):
             out = self.predict(context, x_t, levels[:, i])
             if i + 1 < steps:
                 x_t = self.euler(x_t, out, levels[:, i], levels[:, i + 1])
-            elif cfg.model_output_type == "v":
+            elif self.cfg.model_output_type == "v":
                 x_t = self.euler(x_t, out, levels[:, i], torch.zeros_like(levels[:, i]))
             else:
                 x_t = out
+        return x_t
+
+    def draws_whole_noise(self) -> bool:
+        """Whether the starting noise is one draw of the whole video (not when a single x0 step needs none:
+        then each stage-5 canvas draws its own)."""
+        return not (self.cfg.default_num_inference_steps == 1 and self.cfg.model_output_type == "x0")
+
+    def pad_latent(self, latent: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """The latent edge-padded to `min_latent` (T at the end, H and W on both sides, the odd one after),
+        with the padding's (top, left) in latent cells."""
+        cfg = self.cfg
+        if latent.dim() != 5 or latent.shape[1] != cfg.in_channels:
+            raise ValueError(f"expected latents (B, {cfg.in_channels}, T, H, W), got {tuple(latent.shape)}")
+        _, _, t, h, w = latent.shape
+        min_t, min_h, min_w = cfg.min_latent
+        top, left = max(min_h - h, 0) // 2, max(min_w - w, 0) // 2
+        latent = resize_axis(latent, 2, max(t, min_t))
+        return resize_axis(resize_axis(latent, 3, max(h, min_h), top), 4, max(w, min_w), left), top, left
+
+    def forward(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Pixels in [-1, 1]. The starting noise is one Gaussian draw of the whole (padded) video in the
+        latent's dtype from `generator` (on its device), as the official decoder draws it."""
+        cfg = self.cfg
+        b, _, t, h, w = latent.shape
+        frames, height, width = 8 * (t - 1) + 1, 32 * h, 32 * w
+        latent, top, left = self.pad_latent(latent)
+        work = (b, cfg.out_channels, 8 * (latent.shape[2] - 1) + 1, 32 * latent.shape[3], 32 * latent.shape[4])
+        context = self.context(resize_axis(latent, 2, latent.shape[2] + cfg.trailing_latent_frames))
+        stage5 = (*work[:2], max(work[2], cfg.stage5_kernel[0]), *work[3:])
+        device = generator.device if generator is not None else latent.device
+        draw = work if self.draws_whole_noise() else stage5
+        x_t = torch.randn(draw, dtype=latent.dtype, generator=generator, device=device).to(latent.device)
+        x_t = self.denoise(context, resize_axis(x_t, 2, stage5[2]), self.levels(b, latent.device))
         return x_t[:, :, :frames, 32 * top : 32 * top + height, 32 * left : 32 * left + width].to(latent.dtype)

@@ -10,6 +10,7 @@ Decode: the spatial tile is `tile_px` along the long side and scaled by the aspe
 other (what ltx-core's pipelines pass); frames are yielded as soon as no later temporal tile overlaps
 them, so memory is bounded by one temporal slice of the output.
 Encode: `tile_px` along both sides; a tile's pixels are those its latent cells stand for.
+LTX-2.5's diffusion decoder tiles after its third stage instead: ltx.vae.diffusion_tiling.
 """
 
 from __future__ import annotations
@@ -64,18 +65,23 @@ class Tiling:
                 raise ValueError(f"tiled encode needs an overlap of at least {least} {unit}, got {overlap}")
 
 
-def split(length: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
+def split(length: int, size: int, overlap: int, min_size: int = 1) -> list[tuple[int, int, int, int]]:
     """(start, end, left ramp, right ramp) of tiles of `size` overlapping by `overlap`; the last one
-    ends at `length`."""
-    if length <= size:
+    ends at `length`. A last tile shorter than `min_size` starts earlier (overlapping its neighbour more)."""
+    if length <= size or length < min_size:
         return [(0, length, 0, 0)]
     n = (length + size - 2 * overlap - 1) // (size - overlap)
     starts = [i * (size - overlap) for i in range(n)]
     ends = [s + size for s in starts[:-1]] + [length]
-    return [
+    tiles = [
         (s, e, overlap if i else 0, overlap if i < n - 1 else 0)
         for i, (s, e) in enumerate(zip(starts, ends, strict=True))
     ]
+    if length - starts[-1] < min_size:
+        (s, e, left, _), (_, end, _, right) = tiles[-2], tiles[-1]
+        grown = e - (end - min_size)
+        tiles[-2:] = [(s, e, left, grown), (end - min_size, end, grown, right)]
+    return tiles
 
 
 def split_causal(length: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
@@ -171,11 +177,19 @@ def _decode_axes(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling) ->
     return axes
 
 
-def tiled_decode(
-    decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling = Tiling(), **kwargs
-) -> Iterator[torch.Tensor]:
+def tiled_decode(decoder, latent: torch.Tensor, tiling=Tiling(), **kwargs) -> Iterator[torch.Tensor]:
     """Yield the decoded video (B, 3, frames, H, W) in consecutive temporal chunks; `kwargs` go to
-    the decoder (timestep, noise_scale, generator: the tiles draw their noise in turn)."""
+    the decoder (timestep, noise_scale, generator: the tiles draw their noise in turn).
+
+    LTX-2.5's diffusion decoder tiles its own way (ltx.vae.diffusion_tiling): give it a DiffusionTiling,
+    or a `Tiling` to have its tiles chosen for the memory free now, as the official pipelines choose them."""
+    from ltx.vae import diffusion_tiling as diffusion  # (it builds on this module)
+
+    if isinstance(decoder, diffusion.DiffusionVideoDecoder):
+        yield from diffusion.tiled_decode(decoder, latent, diffusion.resolve(tiling, decoder, latent.shape), **kwargs)
+        return
+    if not isinstance(tiling, Tiling):
+        raise TypeError(f"the conv video decoder tiles with a Tiling, got {type(tiling).__name__}")
     tiling.check(decoder.cfg.time_scale, decoder.cfg.space_scale)
     b, _, f, h, w = latent.shape
     t_scale, s_scale = decoder.cfg.time_scale, decoder.cfg.space_scale
@@ -212,16 +226,14 @@ def tiled_decode(
     yield prev / prev_weights.clamp(min=1e-8) if divide else prev
 
 
-def decode(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling | None = None, **kwargs) -> torch.Tensor:
+def decode(decoder, latent: torch.Tensor, tiling=None, **kwargs) -> torch.Tensor:
     """The whole video at once, tiled or not."""
     if tiling is None:
         return decoder(latent, **kwargs)
     return torch.cat(list(tiled_decode(decoder, latent, tiling, **kwargs)), dim=2)
 
 
-def decode_frames(
-    decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling | None = None, **kwargs
-) -> Iterator[torch.Tensor]:
+def decode_frames(decoder, latent: torch.Tensor, tiling=None, **kwargs) -> Iterator[torch.Tensor]:
     """What ltx-core 1.2.0's `decode_video` yields, for every sample: float frames (B, frames, H, W, 3)
     in [0, 1], chunk by chunk when tiled (one chunk otherwise)."""
     if tiling is None:
