@@ -124,8 +124,11 @@ def text_manifest(name: str) -> dict:
     reads the Gemma dimensions from a Gemma folder; these are the same modules without one)."""
     from ltx.parity.text_oracle import _processor_module
 
-    transformer = {"ltx-2-19b": LTX2_19B, "ltx-2.3-22b": LTX2_3_22B}[name]
+    transformer = {"ltx-2-19b": LTX2_19B, "ltx-2.3-22b": LTX2_3_22B, "ltx-2.5-22b": LTX2_5_22B}[name]
     config = {"transformer": {**transformer.to_metadata(), **TEXT_PRESETS[name].to_metadata()}}
+    gemma = "Gemma-3-12B"
+    if name == "ltx-2.5-22b":  # the 1.2.0 code reads Gemma-4's width and depth from the file's gemma_config
+        gemma = "Gemma-4-12B, assumed 3840 x 49 hidden states like Gemma-3-12B (not stated in the code)"
     with torch.device("meta"):
         module = _processor_module(config, 3840, 48)
     prefixes = {"feature_extractor.": "text_embedding_projection.", "video_connector.":
@@ -136,7 +139,7 @@ def text_manifest(name: str) -> dict:
         head = next(p for p in prefixes if k.startswith(p))
         tensors[prefixes[head] + k[len(head) :]] = [list(t.shape), "bfloat16"]
     return {
-        "source": "ltx-core 1.2.0 feature extractor and connector configurators on the meta device, for Gemma-3-12B",
+        "source": f"ltx-core 1.2.0 feature extractor and connector configurators on the meta device, for {gemma}",
         "config": config,
         "parameters": sum(p.numel() for p in module.parameters()),
         "tensors": tensors,

@@ -267,7 +267,9 @@ def test_cache_round_trip_without_audio(tmp_path):
         save_prompt_embeddings(tmp_path / "d.safetensors", e, ["a", "b", "c"])
 
 
-@pytest.mark.parametrize("name, params", [("ltx-2-19b", 1_431_475_200), ("ltx-2.3-22b", 3_172_227_584)])
+@pytest.mark.parametrize(
+    "name, params", [("ltx-2-19b", 1_431_475_200), ("ltx-2.3-22b", 3_172_227_584), ("ltx-2.5-22b", 3_172_227_584)]
+)
 def test_full_size_text_side_matches_official_manifest(name, params):
     from pathlib import Path
 

@@ -17,7 +17,7 @@ from ltx.config.audio import (
     VocoderConfig,
 )
 from ltx.config.base import ConfigError
-from ltx.config.text import LTX2_3_22B_TEXT, LTX2_19B_TEXT, TEXT_PRESETS, ConnectorConfig, TextConfig
+from ltx.config.text import LTX2_3_22B_TEXT, LTX2_5_22B_TEXT, LTX2_19B_TEXT, TEXT_PRESETS, ConnectorConfig, TextConfig
 from ltx.config.transformer import LTX2_3_22B, LTX2_5_22B, LTX2_19B, PRESETS, TransformerConfig, preset
 from ltx.config.vae import (
     LTX2_VAE,
@@ -52,6 +52,7 @@ __all__ = [
     "ConnectorConfig",
     "LTX2_19B_TEXT",
     "LTX2_3_22B_TEXT",
+    "LTX2_5_22B_TEXT",
     "TEXT_PRESETS",
     "TextConfig",
     "TransformerConfig",

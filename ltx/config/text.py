@@ -124,4 +124,7 @@ LTX2_3_22B_TEXT = TextConfig(
     ConnectorConfig(32, 128, 8, gated=True, rope_type="split", float64=True, max_pos=(4096,)),
     ConnectorConfig(32, 64, 8, gated=True, rope_type="split", float64=True, max_pos=(4096,)),
 )
-TEXT_PRESETS = {"ltx-2-19b": LTX2_19B_TEXT, "ltx-2.3-22b": LTX2_3_22B_TEXT}
+# LTX-2.5-22B: the V2 text side with connectors out 4096 / 2048 (stated); their heads and depth as 2.3's (assumed:
+# the 2.5 code states neither, the file's config does). The Gemma-4 feature width is the text encoder file's.
+LTX2_5_22B_TEXT = LTX2_3_22B_TEXT
+TEXT_PRESETS = {"ltx-2-19b": LTX2_19B_TEXT, "ltx-2.3-22b": LTX2_3_22B_TEXT, "ltx-2.5-22b": LTX2_5_22B_TEXT}
