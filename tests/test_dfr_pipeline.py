@@ -1,5 +1,5 @@
-"""The DFR pipeline against the official ltx-pipelines 1.2.0 flow (bitwise, float32 CPU) without and with a temporal
-round, that the comparison sees the detailing reference's scale, and its input checks."""
+"""The DFR pipeline against the official ltx-pipelines 1.2.0 flow (bitwise, float32 CPU) without and with one and
+two temporal rounds, that the comparison sees the detailing reference's scale, and its input checks."""
 
 from dataclasses import replace
 
@@ -44,10 +44,13 @@ def test_dfr_bitwise_equal_to_official_flow(inputs, official):
     assert official["waveform"].shape[-1] == 48000 * 81 // 24
 
 
-def test_dfr_one_temporal_round_bitwise_equal_to_official_flow(inputs):
-    ours, ref = run_ours(*inputs, rounds=1), run_official(*inputs, rounds=1)
+@pytest.mark.parametrize("rounds, frames", [(1, 161), (2, 321)])
+def test_dfr_temporal_rounds_bitwise_equal_to_official_flow(inputs, rounds, frames):
+    """(81 - 1) x 2^rounds + 1 frames: round 1 at 48 fps in two tiles; round 2 at 96 fps (conditioned at the
+    60 fps cap) in four, its slots carried forward from round 1's."""
+    ours, ref = run_ours(*inputs, rounds=rounds), run_official(*inputs, rounds=rounds)
     _bitwise(_compare(ours, {k: v.detach().float() for k, v in ref.items()}))
-    assert ref["frames"].shape == (161, 64, 64, 3)  # (81 - 1) x 2 + 1 at 48 fps: two tiles, cut to the request
+    assert ref["frames"].shape == (frames, 64, 64, 3)
 
 
 def test_a_wrong_detailing_scale_is_caught(inputs, official, monkeypatch):

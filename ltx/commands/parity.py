@@ -133,7 +133,7 @@ def _pipeline_jobs(folder: Path) -> list[Job]:
         from ltx.parity.dfr_pipeline import dfr_inputs, dfr_pipeline_parity
 
         dfr_files = dfr_inputs(folder / f"{name}-dfr", name)  # a keyframe-embedding copy, a detailing IC-LoRA
-        for rounds in (0, 1):
+        for rounds in (0, 1, 2):
             jobs.append((f"{name} dfr pipeline ({rounds} temporal rounds)",
                          lambda g, f=dfr_files, r=rounds: dfr_pipeline_parity(*f, group=g, rounds=r)))  # fmt: skip
     return jobs

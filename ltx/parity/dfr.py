@@ -70,10 +70,18 @@ def official_temporal_round(
         outs.append(state.latent[:1])
         slot_frames += list(r.slot_kf_global)
         slot_parts.append(state.generated_keyframes)
+    return official_round_end(outs, ranges, slot_frames, slot_parts, seams, keyframes)
+
+
+def official_round_end(outs, ranges, slot_frames, slot_parts, seams, keyframes):
+    """The end of an official temporal round: its tiles' latents stitched, and its slots carried forward into
+    the next round's keyframes (a slot that two tiles share: the earlier tile's is kept).
+    -> (latent, keyframe frames, keyframes)."""
+    layout, dfr = require("ltx_pipelines.dfr_layout"), require("ltx_pipelines.dfr_pipeline")
     stitched = layout.stitch_tile_latents(outs, ranges)
     slots = torch.cat(slot_parts, dim=2)
     first: dict[int, int] = {}
-    for k, f in enumerate(slot_frames):  # the lead-in's repeated slots: the earlier tile's are kept
+    for k, f in enumerate(slot_frames):
         first.setdefault(f, k)
     kept = sorted(first)
     slots = torch.cat([slots[:, :, first[f] : first[f] + 1] for f in kept], dim=2)

@@ -159,6 +159,8 @@ def _official_rounds(o, req, ctx, stage, noiser, upsampler, latent, carry, keyfr
     """The official temporal rounds: x2 in time, tiles with their images, anchors and slots, stitched."""
     from functools import partial
 
+    from ltx.parity.dfr import official_round_end
+
     consts, cond = require("ltx_pipelines.utils.constants"), require("ltx_core.conditioning")
     layout, official = require("ltx_pipelines.dfr_layout"), require("ltx_pipelines.dfr_pipeline")
     steps, samplers = require("ltx_core.components.diffusion_steps"), require("ltx_pipelines.utils.samplers")
@@ -198,14 +200,7 @@ def _official_rounds(o, req, ctx, stage, noiser, upsampler, latent, carry, keyfr
             outs.append(state.latent[:1])
             slot_frames += list(t.slot_kf_global)
             slot_parts.append(state.generated_keyframes)
-        latent = layout.stitch_tile_latents(outs, tiles)
-        slots = torch.cat(slot_parts, dim=2)
-        first: dict[int, int] = {}
-        for k, f in enumerate(slot_frames):
-            first.setdefault(f, k)
-        kept = sorted(first)
-        slots = torch.cat([slots[:, :, first[f] : first[f] + 1] for f in kept], dim=2)
-        carry, keyframes = official._merge_carry_forward_keyframes(seams, keyframes, kept, slots)
+        latent, carry, keyframes = official_round_end(outs, tiles, slot_frames, slot_parts, seams, keyframes)
     return latent
 
 
