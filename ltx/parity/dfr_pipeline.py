@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ltx.parity.compare import Row, compare_exact
+from ltx.parity.dfr import official_round_end
 from ltx.parity.oracle import require
 from ltx.parity.pipelines import Inputs, _f32, _mel_frontend, _Official
 from ltx.pipelines import ImageCondition, Models, Request
@@ -158,8 +159,6 @@ def _official_dfr(o: _Official, inp: Inputs, detailing: Path | None, req: Reques
 def _official_rounds(o, req, ctx, stage, noiser, upsampler, latent, carry, keyframes, frames, rounds):
     """The official temporal rounds: x2 in time, tiles with their images, anchors and slots, stitched."""
     from functools import partial
-
-    from ltx.parity.dfr import official_round_end
 
     consts, cond = require("ltx_pipelines.utils.constants"), require("ltx_core.conditioning")
     layout, official = require("ltx_pipelines.dfr_layout"), require("ltx_pipelines.dfr_pipeline")
