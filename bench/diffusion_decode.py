@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import ltx_kernels  # noqa: E402
+
 from ltx.config.diffusion_vae import LTX2_5_DIFFUSION_DECODER  # noqa: E402
 from ltx.parity.diffusion_vae import official_decoder, official_tiling  # noqa: E402
 from ltx.parity.diffusion_vae_fixtures import write_tiny_diffusion_vae  # noqa: E402
@@ -73,10 +74,11 @@ def decode(model, latent, seed: int = 0, tiling: DiffusionTiling | None = None) 
 
 
 def time_variant(variant: str, path, latent, warm, tiling: DiffusionTiling) -> dict:
-    if variant == "ours-reference":
-        os.environ["LTX_KERNELS"] = "reference"
-    else:
-        os.environ.pop("LTX_KERNELS", None)
+    with ltx_kernels.use(mode="reference" if variant == "ours-reference" else "auto"):
+        return _time_variant(variant, path, latent, warm, tiling)
+
+
+def _time_variant(variant: str, path, latent, warm, tiling: DiffusionTiling) -> dict:
     model = build(variant, path, torch.bfloat16)
     tiling = tiling if variant.endswith(("-tiled", "-auto")) else None
     decode(model, warm)  # compiles the Triton kernels, warms the allocator
@@ -90,7 +92,6 @@ def time_variant(variant: str, path, latent, warm, tiling: DiffusionTiling) -> d
     peak = (torch.cuda.max_memory_allocated() - base) / 2**30
     result = {"seconds": round(seconds, 3), "peak_gib_above_weights": round(peak, 2),
               "weights_gib": round(base / 2**30, 2), "out": out.float().cpu()}  # fmt: skip
-    os.environ.pop("LTX_KERNELS", None)
     del model
     torch.cuda.empty_cache()
     return result

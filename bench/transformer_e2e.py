@@ -10,10 +10,10 @@ activations per token). Reported: median seconds, peak memory above the weights,
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
+import ltx_kernels
 import torch
 
 from ltx.parity.oracle import official_module
@@ -118,17 +118,14 @@ def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
         with torch.inference_mode():
             for name, variant in variants.items():
                 if callable(variant):
-                    fn = variant
+                    t, peak, out = _time(variant, reps)
                 else:
-                    os.environ["LTX_KERNELS"], attn = variant
-                    if attn:
-                        os.environ["LTX_ATTENTION"] = attn
-                    fn = lambda: ours(video, audio)  # noqa: E731
-                t, peak, out = _time(fn, reps)
+                    mode, attn = variant
+                    with ltx_kernels.use(mode=mode, attention=attn or "auto"):
+                        t, peak, out = _time(lambda: ours(video, audio), reps)
                 results[name] = out
                 rows.append({"case": size, "peer": name, "seconds": t, "peak_gib_above_weights": peak})
                 print(rows[-1], flush=True)
-            os.environ["LTX_KERNELS"], os.environ["LTX_ATTENTION"] = "auto", "auto"
         ref = results["ltx-core"]
         for row in rows[-len(variants) :]:
             if row["peer"] != "ltx-core":

@@ -3,16 +3,29 @@
 The model calls only the functions exported here. Each has a PyTorch reference with the same signature
 (`*_ref` in the module named after it) and, on CUDA, a Triton kernel (`triton_*` modules). The dispatcher
 runs the Triton kernel for CUDA tensors it supports and the reference everywhere else, so CPU results
-never change. LTX_KERNELS=reference forces the references; LTX_ATTENTION=auto|triton|cudnn|flash|efficient
-picks the attention path on CUDA (default: see ATTENTION_DEFAULT).
+never change; a CUDA call it cannot serve says why once (one line, logged) and runs the reference.
+Gradients flow through every call site: the kernels are forward-only and take the reference's backward
+(`ltx_kernels.autograd`).
+
+Settings (`settings()`, changed for a block with `use(...)`; the environment gives the starting values):
+- mode: "auto" (Triton on CUDA), "reference" (LTX_KERNELS=reference: the references everywhere, the exact
+  mode), "triton" (Triton wherever called: on the CPU under TRITON_INTERPRET=1, for tests);
+- attention: the attention path on CUDA, auto|triton|cudnn|flash|efficient (LTX_ATTENTION; default below);
+- fp8_cast_gemm: run fp8-cast weights on the FP8 tensor cores (LTX_FP8_CAST_GEMM=1; see ltx.nn.linear).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from ltx_kernels.attention import attention_ref
+from ltx_kernels.autograd import differentiable
 from ltx_kernels.fp8 import fp8_linear_ref
 from ltx_kernels.norm import gated_residual_ref, rms_norm_modulate_ref
 from ltx_kernels.rope import qk_norm_rope_ref
@@ -21,37 +34,87 @@ from ltx_kernels.rope import qk_norm_rope_ref
 # backend ltx-core gets 346-351), except with a per-query bias (the IC-LoRA strength mask), where our kernel is
 # the fastest (345 vs 314 TFLOP/s): bench/results/kernels/2026-11-21-h200-attention.json
 ATTENTION_DEFAULT = "auto"
+MODES = ("auto", "reference", "triton")
+ATTENTION_BACKENDS = ("auto", "triton", "cudnn", "flash", "efficient")
+log = logging.getLogger("ltx_kernels")
 
 
-def _mode() -> str:
-    return os.environ.get("LTX_KERNELS", "auto")
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "auto"
+    attention: str = ATTENTION_DEFAULT
+    fp8_cast_gemm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"kernel mode must be one of {MODES}, got {self.mode!r} (LTX_KERNELS?)")
+        if self.attention not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {self.attention!r} (LTX_ATTENTION?)")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(os.environ.get("LTX_KERNELS", "auto"), os.environ.get("LTX_ATTENTION", ATTENTION_DEFAULT),
+                   os.environ.get("LTX_FP8_CAST_GEMM") == "1")  # fmt: skip
 
 
-def _cuda(*tensors) -> bool:
-    if _mode() == "reference" or not all(t.is_cuda for t in tensors):
+_settings = Settings.from_env()
+
+
+def settings() -> Settings:
+    return _settings
+
+
+@contextlib.contextmanager
+def use(**changes) -> Iterator[Settings]:
+    """Within the block, these settings (mode=, attention=, fp8_cast_gemm=); the previous ones after."""
+    global _settings
+    saved, _settings = _settings, dataclasses.replace(_settings, **changes)
+    try:
+        yield _settings
+    finally:
+        _settings = saved
+
+
+_noted: set[tuple[str, str]] = set()
+
+
+def _fallback(site: str, reason: str) -> None:
+    """Say once per call site and reason why a CUDA call runs the reference."""
+    if (site, reason) not in _noted:
+        _noted.add((site, reason))
+        log.warning("ltx_kernels.%s: %s; running the PyTorch reference", site, reason)
+
+
+def _triton(*tensors) -> bool:
+    """Whether the Triton kernels may run on these tensors (the call site then checks the shapes)."""
+    mode = _settings.mode
+    if mode == "reference" or (mode == "auto" and not all(t.is_cuda for t in tensors)):
         return False
     try:
         import triton  # noqa: F401
     except ImportError:
+        if mode == "triton" or any(t.is_cuda for t in tensors):
+            _fallback("triton", "triton is not installed")
         return False
     return True
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None = None):
     """softmax(q k^T / sqrt(d) + mask) v per head over (B, T, H*D) tensors (see attention_ref)."""
-    if not _cuda(q, k, v):
+    if not _triton(q, k, v):
         return attention_ref(q, k, v, heads, mask)
     from ltx_kernels import triton_attention
 
-    backend = os.environ.get("LTX_ATTENTION", ATTENTION_DEFAULT)
+    backend = _settings.attention if q.is_cuda else "triton"
     if backend == "auto":
         per_query_bias = mask is not None and mask.dim() == 4 and mask.shape[-2] > 1
         backend = "triton" if per_query_bias and triton_attention.supported(q, k, heads) else "cudnn"
-    if backend == "triton" and triton_attention.supported(q, k, heads):
-        return triton_attention.attention_triton(q, k, v, heads, mask)
-    if backend in ("cudnn", "flash", "efficient"):
-        return _sdpa(q, k, v, heads, mask, backend)
-    return attention_ref(q, k, v, heads, mask)
+    if backend == "triton":
+        if triton_attention.supported(q, k, heads):
+            return differentiable(triton_attention.attention_triton, attention_ref, q, k, v, heads, mask)
+        _fallback("attention", f"head size {q.shape[-1] // heads} or a strided last axis is not supported")
+        return attention_ref(q, k, v, heads, mask)
+    return _sdpa(q, k, v, heads, mask, backend)
 
 
 def _sdpa(q, k, v, heads, mask, backend: str):
@@ -66,50 +129,60 @@ def _sdpa(q, k, v, heads, mask, backend: str):
 
 
 def rms_norm_modulate(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:
-    if _cuda(x, scale, shift) and x.dim() == 3:
-        from ltx_kernels.triton_norm import rms_norm_modulate_triton
+    if _triton(x, scale, shift):
+        if x.dim() == 3:
+            from ltx_kernels.triton_norm import rms_norm_modulate_triton
 
-        return rms_norm_modulate_triton(x, scale, shift, eps)
+            return differentiable(rms_norm_modulate_triton, rms_norm_modulate_ref, x, scale, shift, eps)
+        _fallback("rms_norm_modulate", f"a {x.dim()}-D input (the kernel takes (B, T, D))")
     return rms_norm_modulate_ref(x, scale, shift, eps)
 
 
 def gated_residual(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-    if _cuda(x, y, gate) and x.dim() == 3 and y.shape == x.shape:
-        from ltx_kernels.triton_norm import gated_residual_triton
+    if _triton(x, y, gate):
+        if x.dim() == 3 and y.shape == x.shape:
+            from ltx_kernels.triton_norm import gated_residual_triton
 
-        return gated_residual_triton(x, y, gate)
+            return differentiable(gated_residual_triton, gated_residual_ref, x, y, gate)
+        _fallback("gated_residual", "inputs other than two (B, T, D) tensors of one shape")
     return gated_residual_ref(x, y, gate)
 
 
 def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False) -> torch.Tensor:
     """rms_norm(x) * weight, rotated by the RoPE table (cos, sin) when given (see qk_norm_rope_ref)."""
-    if _cuda(x, weight) and x.dim() == 3 and x.shape[-1] % 2 == 0:
+    if _triton(x, weight):
         from ltx_kernels import triton_rope
 
-        if triton_rope.supported(x, cos, split):
-            return triton_rope.qk_norm_rope_triton(x, weight, eps, cos, sin, split)
+        if x.dim() == 3 and x.shape[-1] % 2 == 0 and triton_rope.supported(x, cos, split):
+            return differentiable(triton_rope.qk_norm_rope_triton, qk_norm_rope_ref, x, weight, eps, cos, sin, split)
+        _fallback("qk_norm_rope", f"input {tuple(x.shape)} with this RoPE table layout is not supported")
     return qk_norm_rope_ref(x, weight, eps, cos, sin, split)
 
 
 def neighborhood_attention(q, k, v, kernel: tuple[int, int, int], scale: float | None = None) -> torch.Tensor:
     """3-D neighbourhood attention over (B, T, H, W, heads, D) tensors (reference: ltx.nn.neighborhood)."""
-    if _cuda(q, k, v):
+    from ltx.nn.neighborhood import neighborhood_attention_ref
+
+    if _triton(q, k, v):
         from ltx_kernels import triton_na
 
         if triton_na.supported(q, k, v, kernel):
-            return triton_na.neighborhood_attention_triton(q, k, v, kernel, scale)
-    from ltx.nn.neighborhood import neighborhood_attention_ref
-
+            return differentiable(triton_na.neighborhood_attention_triton, neighborhood_attention_ref,
+                                  q, k, v, kernel, scale)  # fmt: skip
+        _fallback("neighborhood_attention", f"window {kernel} on {tuple(q.shape)} is not supported")
     return neighborhood_attention_ref(q, k, v, kernel, scale)
 
 
 def fp8_linear(x, weight, weight_scale, input_scale, bias):
     """x @ (weight * weight_scale)^T + bias with e4m3 weights (see fp8_linear_ref)."""
-    if _cuda(x, weight) and x.shape[-1] % 16 == 0 and weight.shape[0] % 16 == 0:
-        from ltx_kernels.triton_fp8 import fp8_linear_triton
+    if _triton(x, weight) and x.is_cuda:  # (the GEMM itself is cuBLAS's FP8 one)
+        if x.shape[-1] % 16 == 0 and weight.shape[0] % 16 == 0:
+            from ltx_kernels.triton_fp8 import fp8_linear_triton
 
-        return fp8_linear_triton(x, weight, weight_scale, input_scale, bias)
+            return differentiable(fp8_linear_triton, fp8_linear_ref, x, weight, weight_scale, input_scale, bias)
+        _fallback("fp8_linear", f"weight {tuple(weight.shape)}: the FP8 GEMM needs both sides multiples of 16")
     return fp8_linear_ref(x, weight, weight_scale, input_scale, bias)
 
 
-__all__ = ["attention", "fp8_linear", "gated_residual", "neighborhood_attention", "qk_norm_rope", "rms_norm_modulate"]
+__all__ = ["Settings", "attention", "fp8_linear", "gated_residual", "neighborhood_attention", "qk_norm_rope",
+           "rms_norm_modulate", "settings", "use"]  # fmt: skip

@@ -10,11 +10,14 @@ directly saves the transposes and the output copy of the PyTorch path.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
 
 LOG2E = 1.4426950408889634
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # Triton's CPU interpreter cannot autotune
 
 
 def _configs():
@@ -102,6 +105,8 @@ def attention_triton(
         bias, strides = q, [0, 0, 0, 0]
     args = (q, k, v, bias, out, q.stride(0), q.stride(1), d, k.stride(0), k.stride(1), d, v.stride(0), v.stride(1), d,
             out.stride(0), out.stride(1), d, *strides, heads, tq, tk, d**-0.5 * LOG2E)  # fmt: skip
+    if config is None and INTERPRETED:
+        config = {"BLOCK_M": 32, "BLOCK_N": 16}
     if config is None:
         grid = lambda meta: (triton.cdiv(tq, meta["BLOCK_M"]), b * heads)  # noqa: E731
         _tuned[grid](*args, HAS_BIAS=mask is not None, D=d)

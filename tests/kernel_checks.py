@@ -157,6 +157,81 @@ def cpu_checks() -> list[dict]:
     return out + quant_checks("cpu", exact_values=True)
 
 
+def _grad_cases(device: str, dtype) -> dict:
+    """call site -> (arguments, indices of those that take a gradient, reference), small odd shapes."""
+    import ltx_kernels
+    from ltx_kernels.attention import attention_ref
+    from ltx_kernels.norm import gated_residual_ref, rms_norm_modulate_ref
+    from ltx_kernels.rope import qk_norm_rope_ref
+
+    from ltx.nn.neighborhood import neighborhood_attention_ref
+
+    g = torch.Generator(device).manual_seed(3)
+    r = lambda *shape: torch.randn(*shape, generator=g, device=device).to(dtype)  # noqa: E731
+    ang = torch.rand(1, 4, 5, 8, generator=g, device=device) * 6
+    cases = {
+        "attention": (ltx_kernels.attention, attention_ref, (r(2, 37, 128), r(2, 21, 128), r(2, 21, 128), 2, None)),
+        "attention text mask": (ltx_kernels.attention, attention_ref, (r(2, 37, 128), r(2, 21, 128), r(2, 21, 128),
+                                2, masks("text", 2, 37, 21, dtype, device))),
+        "attention bias": (ltx_kernels.attention, attention_ref, (r(1, 33, 128), r(1, 33, 128), r(1, 33, 128), 1,
+                           masks("self", 1, 33, 33, dtype, device))),
+        "rms_norm_modulate": (ltx_kernels.rms_norm_modulate, rms_norm_modulate_ref, (r(2, 7, 64), r(2, 1, 64),
+                              r(2, 1, 64), 1e-6)),
+        "gated_residual": (ltx_kernels.gated_residual, gated_residual_ref, (r(2, 7, 64), r(2, 7, 64), r(2, 1, 64))),
+        "qk_norm_rope": (ltx_kernels.qk_norm_rope, qk_norm_rope_ref, (r(2, 5, 64), 1 + 0.2 * r(64), 1e-6,
+                         ang.cos().to(dtype), ang.sin().to(dtype), True)),
+        "neighborhood_attention": (ltx_kernels.neighborhood_attention, neighborhood_attention_ref,
+                                   (r(1, 3, 5, 7, 2, 16), r(1, 3, 5, 7, 2, 16), r(1, 3, 5, 7, 2, 16), (3, 3, 5), None)),
+    }  # fmt: skip
+    if device == "cuda":
+        from ltx_kernels.fp8 import fp8_linear_ref
+
+        w = (torch.randn(48, 64, generator=g, device=device) / 4).to(torch.float8_e4m3fn)
+        one = torch.ones((), device=device)
+        cases["fp8_linear"] = (ltx_kernels.fp8_linear, fp8_linear_ref, (r(2, 9, 64), w, one, None, r(48)))
+    return cases
+
+
+def _off_by_one_percent(site, reference):
+    """The site's forward with the backward of 1.01 x the reference: a wrong backward."""
+    from ltx_kernels.autograd import differentiable
+
+    return lambda *args: differentiable(site, lambda *b: 1.01 * reference(*b), *args)
+
+
+def grad_checks(device: str, dtype=torch.float32) -> list[dict]:
+    """Gradients through each call site on its fast path (Triton; forced on the CPU with mode "triton") against the
+    reference's own gradients at the same inputs: equal (rel 0), since the backward differentiates the reference.
+    `wrong_rel`: a backward that differentiates a 1 % off reference, which the check must see."""
+    import ltx_kernels
+
+    def grads(fn, args, upstream=None):
+        args = [a.detach().requires_grad_(a.is_floating_point() and a.dtype != torch.float8_e4m3fn)
+                if torch.is_tensor(a) and a.dim() > 0 else a for a in args]  # fmt: skip
+        out = fn(*args)
+        upstream = torch.randn(out.shape, generator=torch.Generator(device).manual_seed(1), device=device).to(out.dtype)
+        leaves = [a for a in args if torch.is_tensor(a) and a.requires_grad]
+        return out, torch.autograd.grad(out, leaves, upstream)
+
+    mode = "triton" if device == "cpu" else "auto"
+    out = []
+    for name, (site, reference, args) in _grad_cases(device, dtype).items():
+        with ltx_kernels.use(mode=mode, attention="triton"):
+            fast_out, got = grads(site, args)
+            fast_path = type(fast_out.grad_fn).__name__ == "_ReferenceBackwardBackward"
+            _, wrong = grads(_off_by_one_percent(site, reference), args)
+        with ltx_kernels.use(mode="reference"):
+            _, ref = grads(site, args)
+        worst = max(rel(a, b) for a, b in zip(got, ref, strict=True))
+        off = max(rel(a, b) for a, b in zip(wrong, ref, strict=True))
+        finite = fast_path and all(bool(torch.isfinite(a).all()) for a in got)
+        out.append(row(f"grad {name} {dtype} {'fast path' if fast_path else 'NOT the fast path'}", worst, 0.0, off,
+                       finite))  # fmt: skip
+    return out
+
+
 if __name__ == "__main__":
-    for row in na_cpu_checks() if "--na" in sys.argv else cpu_checks() if "--cpu" in sys.argv else []:
+    checks = na_cpu_checks if "--na" in sys.argv else cpu_checks if "--cpu" in sys.argv else lambda: []
+    checks = (lambda: grad_checks("cpu")) if "--grad" in sys.argv else checks
+    for row in checks():
         print(json.dumps(row))

@@ -10,8 +10,6 @@ Which layers are which is read from the file, per layer.
 
 from __future__ import annotations
 
-import os
-
 import ltx_kernels
 import torch
 import torch.nn.functional as F
@@ -22,12 +20,13 @@ from ltx.checkpoint import FP8_DTYPES
 
 class FP8CastLinear(nn.Linear):
     """nn.Linear whose stored weight/bias may be float8; computes in the input's dtype (the official
-    arithmetic). LTX_FP8_CAST_GEMM=1 runs float8 weights on the FP8 tensor cores instead, with the
-    activations quantised per token: faster, at the cost of the activations' rounding to e4m3."""
+    arithmetic). `ltx_kernels.use(fp8_cast_gemm=True)` (or LTX_FP8_CAST_GEMM=1) runs float8 weights on the FP8
+    tensor cores instead, with the activations quantised per token: faster, at the cost of the activations'
+    rounding to e4m3."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else self.bias.to(x.dtype)
-        if self.weight.dtype == torch.float8_e4m3fn and x.is_cuda and os.environ.get("LTX_FP8_CAST_GEMM") == "1":
+        if self.weight.dtype == torch.float8_e4m3fn and x.is_cuda and ltx_kernels.settings().fp8_cast_gemm:
             one = torch.ones((), device=x.device)
             return ltx_kernels.fp8_linear(x, self.weight, one, None, bias)
         return F.linear(x, self.weight.to(x.dtype), bias)
