@@ -1,6 +1,7 @@
 """`python -m bench [suites...] [--out DIR]`: kernel and end-to-end benchmarks on the GPU, each beside its
-peers in the same run. Suites: ceilings, attention, norm, gemm (bench/kernels.py), e2e (bench/transformer_e2e.py);
-default: all. Prints a table and writes it as CSV and JSON (with the device, torch and triton versions)."""
+peers in the same run. Suites: ceilings, attention, norm, gemm (bench/kernels.py), e2e and e2e-compiled
+(bench/transformer_e2e.py); default: all. Prints a table and writes it as CSV and JSON (with the device, torch and
+triton versions)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SUITES = ("ceilings", "attention", "norm", "gemm", "e2e")
+SUITES = ("ceilings", "attention", "norm", "gemm", "e2e", "e2e-compiled")
 
 
 def _table(rows: list[dict]) -> str:
@@ -48,7 +49,8 @@ def main() -> int:
            "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     print(", ".join(f"{k} {v}" for k, v in env.items()))
     runners = {"ceilings": kernels.ceilings, "attention": kernels.attention, "norm": kernels.norm,
-               "gemm": kernels.gemm, "e2e": transformer_e2e.run}  # fmt: skip
+               "gemm": kernels.gemm, "e2e": transformer_e2e.run,
+               "e2e-compiled": transformer_e2e.run_compiled}  # fmt: skip
     all_rows = {}
     for suite in args.suites:
         rows = runners[suite]()

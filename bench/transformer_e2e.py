@@ -143,3 +143,56 @@ def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
                      "peak_gib_above_weights": peak, "time_ratio_vs_ltx_core": t / base["seconds"]})  # fmt: skip
         print(rows[-1], flush=True)
     return rows
+
+
+def run_compiled(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
+    """Compiled runtimes, same run, same weights: ltx-core 1.2.0 eager and with its per-block torch.compile + one
+    CUDA graph over the block loop (`CompilationConfig(capture=True)`; its attention falls back to PyTorch SDPA:
+    no FA3 / FA4 on this machine), ours eager (dispatcher defaults), ours with the loop captured (no compile: the
+    eager kernels replayed), ours compiled + captured (ltx.runtime.accelerate). `first_call_s`: the first call of
+    a compiled variant at that size (compile + capture)."""
+    from ltx.config import LTX2_19B
+    from ltx.parity.oracle import modality, require
+    from ltx.runtime import accelerate, capture_blocks
+
+    device = torch.device("cuda")
+    ours, official = build(LTX2_19B, device)
+    shapes = {size: inputs(LTX2_19B, *SIZES[size], device) for size in sizes}
+    reps = {size: repeats if "512" in size else max(2, repeats // 2) for size in sizes}
+    mods = {id(v): (modality(v), modality(a)) for v, a in shapes.values()}  # ltx-core's inputs, built once
+    calls = {
+        "ltx-core 1.2.0 eager": lambda v, a: official(*mods[id(v)], perturbations=None)[0],
+        "ours eager": lambda v, a: ours(v, a)[0],
+    }
+    rows: list[dict] = []
+    outs: dict = {}
+
+    def measure(name: str, fn) -> None:
+        for size, (video, audio) in shapes.items():
+            with torch.inference_mode():
+                start = time.perf_counter()
+                fn(video, audio)
+                torch.cuda.synchronize()
+                first = time.perf_counter() - start
+                t, peak, out = _time(lambda v=video, a=audio: fn(v, a), reps[size])
+            outs[(size, name)] = out
+            rows.append({"case": size, "peer": name, "seconds": t, "peak_gib_above_weights": peak,
+                         "first_call_s": first})  # fmt: skip
+            print(rows[-1], flush=True)
+
+    for name, fn in calls.items():
+        measure(name, fn)
+    capture_blocks(ours)
+    measure("ours captured (eager kernels)", calls["ours eager"])
+    del ours.run_blocks
+    compiling = require("ltx_core.model.transformer.compiling")
+    compiled = compiling.compile_transformer(official, compiling.CompilationConfig(capture=True))
+    measure("ltx-core 1.2.0 compiled + captured", lambda v, a: compiled(*mods[id(v)], perturbations=None)[0])
+    accelerate(ours)
+    measure("ours compiled + captured", calls["ours eager"])
+    for row in rows:
+        base = next(r for r in rows if r["case"] == row["case"] and r["peer"] == "ltx-core 1.2.0 compiled + captured")
+        ref = outs[(row["case"], "ltx-core 1.2.0 eager")].float()
+        row["rel_err_video"] = float((outs[(row["case"], row["peer"])].float() - ref).norm() / ref.norm())
+        row["time_ratio_vs_ltx_core"] = row["seconds"] / base["seconds"]
+    return rows

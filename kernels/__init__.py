@@ -3,7 +3,8 @@
 The model calls only the functions exported here. Each has a PyTorch reference with the same signature
 (`*_ref` in the module named after it) and, on CUDA, a Triton kernel (`triton_*` modules). The dispatcher
 runs the Triton kernel for CUDA tensors it supports and the reference everywhere else, so CPU results
-never change; a CUDA call it cannot serve says why once (one line, logged) and runs the reference.
+never change; a CUDA call it cannot serve says why once (one line, logged) and runs the reference. The
+kernels are registered as torch custom operators (`ltx_kernels.ops`), so torch.compile traces through them.
 Gradients flow through every call site: the kernels are forward-only and take the reference's backward
 (`ltx_kernels.autograd`).
 
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from ltx_kernels import ops
 from ltx_kernels.attention import attention_ref
 from ltx_kernels.autograd import differentiable
 from ltx_kernels.fp8 import fp8_linear_ref
@@ -111,7 +113,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mas
         backend = "triton" if per_query_bias and triton_attention.supported(q, k, heads) else "cudnn"
     if backend == "triton":
         if triton_attention.supported(q, k, heads):
-            return differentiable(triton_attention.attention_triton, attention_ref, q, k, v, heads, mask)
+            return differentiable(ops.attention, attention_ref, q, k, v, heads, mask)
         _fallback("attention", f"head size {q.shape[-1] // heads} or a strided last axis is not supported")
         return attention_ref(q, k, v, heads, mask)
     return _sdpa(q, k, v, heads, mask, backend)
@@ -131,9 +133,7 @@ def _sdpa(q, k, v, heads, mask, backend: str):
 def rms_norm_modulate(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:
     if _triton(x, scale, shift):
         if x.dim() == 3:
-            from ltx_kernels.triton_norm import rms_norm_modulate_triton
-
-            return differentiable(rms_norm_modulate_triton, rms_norm_modulate_ref, x, scale, shift, eps)
+            return differentiable(ops.rms_norm_modulate, rms_norm_modulate_ref, x, scale, shift, eps)
         _fallback("rms_norm_modulate", f"a {x.dim()}-D input (the kernel takes (B, T, D))")
     return rms_norm_modulate_ref(x, scale, shift, eps)
 
@@ -141,9 +141,7 @@ def rms_norm_modulate(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
 def gated_residual(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     if _triton(x, y, gate):
         if x.dim() == 3 and y.shape == x.shape:
-            from ltx_kernels.triton_norm import gated_residual_triton
-
-            return differentiable(gated_residual_triton, gated_residual_ref, x, y, gate)
+            return differentiable(ops.gated_residual, gated_residual_ref, x, y, gate)
         _fallback("gated_residual", "inputs other than two (B, T, D) tensors of one shape")
     return gated_residual_ref(x, y, gate)
 
@@ -154,9 +152,13 @@ def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False)
         from ltx_kernels import triton_rope
 
         if x.dim() == 3 and x.shape[-1] % 2 == 0 and triton_rope.supported(x, cos, split):
-            return differentiable(triton_rope.qk_norm_rope_triton, qk_norm_rope_ref, x, weight, eps, cos, sin, split)
+            return differentiable(ops.qk_norm_rope, qk_norm_rope_ref, x, weight, eps, cos, sin, split)
         _fallback("qk_norm_rope", f"input {tuple(x.shape)} with this RoPE table layout is not supported")
     return qk_norm_rope_ref(x, weight, eps, cos, sin, split)
+
+
+def _na_op(q, k, v, kernel, scale):
+    return ops.neighborhood_attention(q, k, v, list(kernel), scale)
 
 
 def neighborhood_attention(q, k, v, kernel: tuple[int, int, int], scale: float | None = None) -> torch.Tensor:
@@ -167,8 +169,7 @@ def neighborhood_attention(q, k, v, kernel: tuple[int, int, int], scale: float |
         from ltx_kernels import triton_na
 
         if triton_na.supported(q, k, v, kernel):
-            return differentiable(triton_na.neighborhood_attention_triton, neighborhood_attention_ref,
-                                  q, k, v, kernel, scale)  # fmt: skip
+            return differentiable(_na_op, neighborhood_attention_ref, q, k, v, kernel, scale)
         _fallback("neighborhood_attention", f"window {kernel} on {tuple(q.shape)} is not supported")
     return neighborhood_attention_ref(q, k, v, kernel, scale)
 
@@ -177,9 +178,7 @@ def fp8_linear(x, weight, weight_scale, input_scale, bias):
     """x @ (weight * weight_scale)^T + bias with e4m3 weights (see fp8_linear_ref)."""
     if _triton(x, weight) and x.is_cuda:  # (the GEMM itself is cuBLAS's FP8 one)
         if x.shape[-1] % 16 == 0 and weight.shape[0] % 16 == 0:
-            from ltx_kernels.triton_fp8 import fp8_linear_triton
-
-            return differentiable(fp8_linear_triton, fp8_linear_ref, x, weight, weight_scale, input_scale, bias)
+            return differentiable(ops.fp8_linear, fp8_linear_ref, x, weight, weight_scale, input_scale, bias)
         _fallback("fp8_linear", f"weight {tuple(weight.shape)}: the FP8 GEMM needs both sides multiples of 16")
     return fp8_linear_ref(x, weight, weight_scale, input_scale, bias)
 

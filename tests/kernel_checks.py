@@ -230,8 +230,29 @@ def grad_checks(device: str, dtype=torch.float32) -> list[dict]:
     return out
 
 
+def compile_checks() -> list[str]:
+    """Each Triton call site (CPU interpreter, mode "triton") under torch.compile(fullgraph=True): a graph break
+    raises; the result must equal the eager call's."""
+    import ltx_kernels
+
+    cases = _grad_cases("cpu", torch.float32)
+    names = {"attention text mask": "attention", "rms_norm_modulate": "rms_norm_modulate",
+             "gated_residual": "gated_residual", "qk_norm_rope": "qk_norm_rope",
+             "neighborhood_attention": "neighborhood_attention"}  # fmt: skip
+    out = []
+    with ltx_kernels.use(mode="triton"), torch.no_grad():
+        for case, site in names.items():
+            fn, _, args = cases[case]
+            eager = fn(*args)
+            compiled = torch.compile(fn, backend="aot_eager", fullgraph=True)(*args)
+            out.append(f"compiled {site} {'equal' if torch.equal(eager, compiled) else 'DIFFERENT'}")
+    return out
+
+
 if __name__ == "__main__":
     checks = na_cpu_checks if "--na" in sys.argv else cpu_checks if "--cpu" in sys.argv else lambda: []
     checks = (lambda: grad_checks("cpu")) if "--grad" in sys.argv else checks
+    if "--compile" in sys.argv:
+        print("\n".join(compile_checks()))
     for row in checks():
         print(json.dumps(row))

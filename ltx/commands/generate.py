@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         av_modulation=args.av_modulation,
         device=args.device,
         dtype=DTYPES[args.dtype],
+        accelerate=args.compile,
     )
     video_g, audio_g, _ = defaults(models.version)
     req = Request(
@@ -223,6 +224,12 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-passes", action="store_true",
                    help="run the guidance passes as one batch (faster where memory allows)")  # fmt: skip
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the transformer's blocks and replay their loop from CUDA graphs (ltx.runtime): faster "
+        "after a first pass that compiles; results differ from eager by the compiled kernels' rounding",
+    )
     p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
     p.add_argument("--output", required=True, help="the .mp4 to write (a .wav for --pipeline t2a)")
     p.set_defaults(run=run)

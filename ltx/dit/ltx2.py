@@ -67,7 +67,11 @@ def _keep(out: torch.Tensor, flags: tuple[bool, ...] | None) -> torch.Tensor:
     """`out` with the samples whose flag is False zeroed (a skipped residual); unchanged without flags."""
     if flags is None:
         return out
-    return out * torch.tensor(flags, device=out.device, dtype=out.dtype).view(-1, *[1] * (out.ndim - 1))
+    keep = torch.ones(len(flags), device=out.device, dtype=out.dtype)
+    for i, flag in enumerate(flags):
+        if not flag:
+            keep[i] = 0  # set on the device: no host-to-device copy (a captured CUDA graph cannot hold one)
+    return out * keep.view(-1, *[1] * (out.ndim - 1))
 
 
 @dataclass(frozen=True)
@@ -382,6 +386,16 @@ class LTX2Transformer(nn.Module):
             )
         return x, embedded, StreamArgs(**args)
 
+    def run_blocks(
+        self, vx, ax, video: StreamArgs | None, audio: StreamArgs | None, perturbations: tuple[Perturbation, ...]
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The block loop: each stream's tokens through every block (ltx.runtime captures this as one CUDA graph)."""
+        batch = (vx if vx is not None else ax).shape[0]
+        for i, block in enumerate(self.transformer_blocks):
+            skips = BlockSkips(**{k: keep_flags(perturbations, k, i, batch) for k in BlockSkips.__dataclass_fields__})
+            vx, ax = block(vx, ax, video, audio, skips)
+        return vx, ax
+
     @staticmethod
     def _output(x: torch.Tensor, embedded: torch.Tensor, m: StreamModules) -> torch.Tensor:
         shift, scale = (m.scale_shift_table[None, None].to(x) + embedded[:, :, None]).unbind(2)
@@ -412,10 +426,7 @@ class LTX2Transformer(nn.Module):
             vx, ve, va = self._prepare(video, audio, vm)
         if audio is not None:
             ax, ae, aa = self._prepare(audio, video, am)
-        batch = (video or audio).latent.shape[0]
-        for i, block in enumerate(self.transformer_blocks):
-            skips = BlockSkips(**{k: keep_flags(perturbations, k, i, batch) for k in BlockSkips.__dataclass_fields__})
-            vx, ax = block(vx, ax, va, aa, skips)
+        vx, ax = self.run_blocks(vx, ax, va, aa, tuple(perturbations))
         return (
             None if vx is None else self._output(vx, ve, vm),
             None if ax is None else self._output(ax, ae, am),

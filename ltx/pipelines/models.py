@@ -46,6 +46,7 @@ class Models:
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.bfloat16,
         keep: bool = False,
+        accelerate: bool = False,
     ):
         self.ckpt = expect(checkpoint, "transformer")  # a single-file checkpoint or LTX-2.5's transformer file
         # LTX-2.5 ships one file per component: the VAEs may come from their own files (default: the checkpoint)
@@ -62,6 +63,7 @@ class Models:
         self.duration_head_path = Path(duration_head) if duration_head else None
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype, self.keep = dtype, keep
+        self.accelerate = accelerate  # compile the transformer's blocks and replay their loop from CUDA graphs
         self.loras = [load_lora(p, s) for p, s in loras]
         self.distilled_lora = load_lora(*distilled_lora) if distilled_lora else None
         self.detailing_lora = load_lora(*detailing_lora) if detailing_lora else None  # DFR's stage-2 IC-LoRA
@@ -134,7 +136,12 @@ class Models:
             model = load_transformer(self.ckpt, device=self.device, dtype=fuse_in, audio_only=audio_only,
                                      av_modulation=self.av_modulation)  # fmt: skip
             fuse_loras(model, loras, {n: n for n in self._transformer_layers})
-            return model if fuse_in == self.dtype else model.to(self.dtype)
+            model = model if fuse_in == self.dtype else model.to(self.dtype)
+            if self.accelerate:
+                from ltx.runtime import accelerate
+
+                accelerate(model)
+            return model
 
         return self._get(f"transformer:{lora_strength}:{user_loras}:{audio_only}:{detailing}", load)
 
