@@ -70,7 +70,7 @@ def _keep(out: torch.Tensor, flags: tuple[bool, ...] | None) -> torch.Tensor:
     keep = torch.ones(len(flags), device=out.device, dtype=out.dtype)
     for i, flag in enumerate(flags):
         if not flag:
-            keep[i] = 0  # set on the device: no host-to-device copy (a captured CUDA graph cannot hold one)
+            keep[i].fill_(0)  # a fill on the device: no host-to-device copy (a captured CUDA graph cannot hold one)
     return out * keep.view(-1, *[1] * (out.ndim - 1))
 
 
