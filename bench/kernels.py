@@ -56,6 +56,14 @@ ATTENTION_CASES = [  # name, B, H, Tq, Tk, d, mask
 ]
 
 
+def _tma(q, k, v, mask, heads, warp_specialize: bool = False):
+    from ltx_kernels.triton_attention_tma import attention_triton_tma, supported
+
+    if mask is not None or not supported(q, k, v, heads):
+        raise ValueError("the TMA kernel takes no bias")
+    return attention_triton_tma(q, k, v, heads, warp_specialize)
+
+
 def attention() -> list[dict]:
     import ltx_kernels
     from ltx_kernels.attention import attention_ref
@@ -78,6 +86,8 @@ def attention() -> list[dict]:
         ref = attention_ref(*(t.float() for t in (q, k, v)), h, None if mask is None else mask.float())
         peers = {
             "ours (triton)": lambda s: attention_triton(*s[:3], h, s[3]),
+            "ours (triton, TMA, no bias)": lambda s: _tma(*s, h),
+            "ours (triton, TMA, warp-specialized)": lambda s: _tma(*s, h, True),
             "sdpa cudnn": lambda s: ltx_kernels._sdpa(*s[:3], h, s[3], "cudnn"),
             "sdpa flash": lambda s: ltx_kernels._sdpa(*s[:3], h, s[3], "flash"),
             "sdpa efficient": lambda s: ltx_kernels._sdpa(*s[:3], h, s[3], "efficient"),

@@ -32,10 +32,13 @@ from ltx_kernels.fp8 import fp8_linear_ref
 from ltx_kernels.norm import gated_residual_ref, rms_norm_modulate_ref
 from ltx_kernels.rope import qk_norm_rope_ref
 
-# "auto": cuDNN's attention (597-600 TFLOP/s at d=128 on the H200, our Triton kernel 447-454, the flash
-# backend ltx-core gets 346-351), except with a per-query bias (the IC-LoRA strength mask), where our kernel is
-# the fastest (345 vs 314 TFLOP/s): bench/results/kernels/2026-11-21-h200-attention.json
+# "auto": cuDNN's attention (603-621 TFLOP/s at d=128 on the H200; our Triton kernels 443-458, with TMA 496-513;
+# the flash backend ltx-core gets 346-354), except where ours are the fastest: a per-query bias (the IC-LoRA
+# strength mask: 345 vs 316 TFLOP/s) and an unmasked side of at most SHORT_SIDE tokens (the audio stream's 126:
+# a2v 77-119 vs 51-53, v2a 58-73 vs 53, audio self-attention 2.3-7.1 vs 1.1-2.4):
+# bench/results/kernels/2026-12-01-h200-attention.json
 ATTENTION_DEFAULT = "auto"
+SHORT_SIDE = 256
 MODES = ("auto", "reference", "triton")
 ATTENTION_BACKENDS = ("auto", "triton", "cudnn", "flash", "efficient")
 log = logging.getLogger("ltx_kernels")
@@ -110,13 +113,23 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mas
     backend = _settings.attention if q.is_cuda else "triton"
     if backend == "auto":
         per_query_bias = mask is not None and mask.dim() == 4 and mask.shape[-2] > 1
-        backend = "triton" if per_query_bias and triton_attention.supported(q, k, heads) else "cudnn"
+        short_side = mask is None and min(q.shape[1], k.shape[1]) <= SHORT_SIDE
+        backend = "triton" if (per_query_bias or short_side) and triton_attention.supported(q, k, heads) else "cudnn"
     if backend == "triton":
+        if mask is None and q.is_cuda:
+            from ltx_kernels import triton_attention_tma
+
+            if triton_attention_tma.supported(q, k, v, heads):
+                return differentiable(_attention_tma, attention_ref, q, k, v, heads, None)
         if triton_attention.supported(q, k, heads):
             return differentiable(ops.attention, attention_ref, q, k, v, heads, mask)
         _fallback("attention", f"head size {q.shape[-1] // heads} or a strided last axis is not supported")
         return attention_ref(q, k, v, heads, mask)
     return _sdpa(q, k, v, heads, mask, backend)
+
+
+def _attention_tma(q, k, v, heads, mask):
+    return ops.attention_tma(q, k, v, heads)  # (mask is None: the reference's signature, for the backward)
 
 
 def _sdpa(q, k, v, heads, mask, backend: str):

@@ -25,6 +25,18 @@ def _(q, k, v, heads, mask):
     return torch.empty_like(q)
 
 
+@custom_op("ltx_kernels::attention_tma", mutates_args=())
+def attention_tma(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
+    from ltx_kernels.triton_attention_tma import attention_triton_tma
+
+    return attention_triton_tma(q, k, v, heads)
+
+
+@attention_tma.register_fake
+def _(q, k, v, heads):
+    return torch.empty(q.shape, dtype=q.dtype, device=q.device)
+
+
 @custom_op("ltx_kernels::rms_norm_modulate", mutates_args=())
 def rms_norm_modulate(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:
     from ltx_kernels.triton_norm import rms_norm_modulate_triton

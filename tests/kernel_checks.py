@@ -48,6 +48,25 @@ def attention_checks(device: str, dtype, cases, config=None) -> list[dict]:
     return out
 
 
+def tma_attention_checks(dtype, cases) -> list[dict]:
+    """The Hopper TMA attention kernel (CUDA, no bias): (B, Tq, Tk, H, d) against float64."""
+    from ltx_kernels.attention import attention_ref
+    from ltx_kernels.triton_attention_tma import attention_triton_tma, supported
+
+    out = []
+    for b, tq, tk, h, d in cases:
+        g = torch.Generator("cuda").manual_seed(tq * 31 + tk)
+        q, k, v = (torch.randn(b, t, h * d, generator=g, device="cuda").to(dtype) for t in (tq, tk, tk))
+        assert supported(q, k, v, h)
+        got = attention_triton_tma(q, k, v, h)
+        ref = attention_ref(q.double(), k.double(), v.double(), h)
+        low = attention_ref(q, k, v, h)
+        wrong = attention_triton_tma(q, torch.roll(k, 1, dims=1), v, h)
+        name = f"attention_tma {dtype} B{b} {tq}x{tk} H{h} d{d}"
+        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
+    return out
+
+
 def norm_checks(device: str, dtype, shapes) -> list[dict]:
     from ltx_kernels.norm import gated_residual_ref, rms_norm_modulate_ref
     from ltx_kernels.triton_norm import gated_residual_triton, rms_norm_modulate_triton

@@ -103,6 +103,19 @@ def test_attention_on_the_gpu(d):
 
 
 @pytest.mark.gpu
+def test_tma_attention_on_the_gpu():
+    """Model shapes and odd ones (tails in both sequence lengths, batch 2, the audio's 126 tokens)."""
+    from kernel_checks import tma_attention_checks
+
+    if torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("the TMA kernel needs Hopper (sm90) or newer")
+    cases = [(1, 6144, 6144, 4, 128), (2, 70, 130, 3, 64), (1, 6144, 126, 32, 64), (1, 126, 6144, 32, 64),
+             (2, 333, 1024, 2, 128)]  # fmt: skip
+    for dtype in (torch.bfloat16, torch.float16):
+        _assert_rows(tma_attention_checks(dtype, cases))
+
+
+@pytest.mark.gpu
 def test_norms_on_the_gpu():
     from kernel_checks import norm_checks
 
