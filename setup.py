@@ -29,8 +29,10 @@ setup(
         # for our mel front-end where torchaudio cannot load, and protobuf, which transformers needs to
         # read a bare sentencepiece model into the official tokenizers.
         "oracle": ["scipy", "regex", "librosa", "protobuf", "accelerate", "openimageio", "cloudpickle>=3.1"],
-        "test": ["pytest", "pytest-benchmark", "sentencepiece", "triton"],  # triton: the kernels run in its interpreter
+        # triton: the kernels run in its interpreter; matplotlib: the plots of `ltx bench`
+        "test": ["pytest", "pytest-benchmark", "sentencepiece", "triton", "matplotlib"],
         "triton": ["triton"],
+        "bench": ["matplotlib"],  # the plots of `ltx bench`
     },
     entry_points={"console_scripts": ["ltx = ltx.cli:main"]},
 )

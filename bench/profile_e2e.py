@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.transformer_e2e import SIZES, build, inputs  # noqa: E402
+from ltx.bench.e2e import SIZES, build, inputs  # noqa: E402
 from ltx.config import LTX2_19B  # noqa: E402
 
 FAMILIES = [

@@ -32,13 +32,13 @@ from ltx_kernels.fp8 import fp8_linear_ref
 from ltx_kernels.norm import gated_residual_ref, rms_norm_modulate_ref
 from ltx_kernels.rope import qk_norm_rope_ref
 
-# "auto": cuDNN's attention (603-621 TFLOP/s at d=128 on the H200; our Triton kernels 443-458, with TMA 496-513;
-# the flash backend ltx-core gets 346-354), except where ours are the fastest: a per-query bias (the IC-LoRA
-# strength mask: 345 vs 316 TFLOP/s) and an unmasked side of at most SHORT_SIDE tokens (the audio stream's 126:
-# a2v 77-119 vs 51-53, v2a 58-73 vs 53, audio self-attention 2.3-7.1 vs 1.1-2.4):
-# bench/results/kernels/2026-12-01-h200-attention.json
+# "auto": cuDNN's attention (596-621 TFLOP/s at d=128 from 2048 tokens on the H200; our Triton kernels 398-462,
+# with TMA 446-513; the flash backend ltx-core gets 334-354), except where ours are the fastest: a per-query bias
+# (the IC-LoRA strength mask: 345 vs 316 TFLOP/s), an unmasked side of at most SHORT_SIDE tokens (the audio
+# stream's 126: a2v 77-119 vs 51-53, v2a 58-73 vs 53) and both sides of at most SHORT_BOTH (1024: 302-324 vs
+# 183): bench/results/kernels/2026-12-01-h200-attention.json, -attention-sweep.json
 ATTENTION_DEFAULT = "auto"
-SHORT_SIDE = 256
+SHORT_SIDE, SHORT_BOTH = 256, 1024
 MODES = ("auto", "reference", "triton")
 ATTENTION_BACKENDS = ("auto", "triton", "cudnn", "flash", "efficient")
 log = logging.getLogger("ltx_kernels")
@@ -113,7 +113,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mas
     backend = _settings.attention if q.is_cuda else "triton"
     if backend == "auto":
         per_query_bias = mask is not None and mask.dim() == 4 and mask.shape[-2] > 1
-        short_side = mask is None and min(q.shape[1], k.shape[1]) <= SHORT_SIDE
+        lengths = (q.shape[1], k.shape[1])
+        short_side = mask is None and (min(lengths) <= SHORT_SIDE or max(lengths) <= SHORT_BOTH)
         backend = "triton" if (per_query_bias or short_side) and triton_attention.supported(q, k, heads) else "cudnn"
     if backend == "triton":
         if mask is None and q.is_cuda:

@@ -1,17 +1,18 @@
-"""The `ltx` command: parity, inspect, encode, generate."""
+"""The `ltx` command: parity, inspect, encode, generate, bench."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from ltx import bench
 from ltx.commands import encode, generate, inspect, parity
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ltx", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (parity, inspect, encode, generate):
+    for command in (parity, inspect, encode, generate, bench):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     from ltx.checkpoint import CheckpointError

@@ -1,4 +1,4 @@
-"""The full-size 19B transformer forward, ours beside ltx-core's in the same run (`python -m bench e2e`).
+"""The full-size 19B transformer forward, ours beside ltx-core's in the same run (`ltx bench e2e`, `e2e-compiled`).
 
 Both models hold the same random bf16 weights (ltx-core's shares our tensors), built on the GPU. Inputs stand
 for a 121-frame clip at 24 fps (126 audio tokens) at 512x768 (6144 video tokens) and 1024x1536 (24576), with

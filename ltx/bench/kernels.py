@@ -1,8 +1,10 @@
-"""Kernel benchmarks at LTX-2 shapes: each kernel beside its peers in the same run (`python -m bench kernels`).
+"""Kernel benchmarks at LTX-2 shapes: each kernel beside its peers in the same run (`ltx bench SUITE`).
 
-attention  ours (Triton) vs SDPA's flash, cuDNN and memory-efficient backends: B=1, H=32, d=128 self-attention
-           at 6144 and 24576 tokens, text cross-attention (1024 keys), the audio shapes (d=64: 126 tokens, and
-           the audio<->video cross-attentions); TFLOP/s = 4 B H Tq Tk d / t.
+attention  ours (Triton; Triton with TMA tiles; with warp specialisation) vs SDPA's flash, cuDNN and
+           memory-efficient backends: B=1, H=32, d=128 self-attention at 6144 and 24576 tokens, text
+           cross-attention (1024 keys), the audio shapes (d=64: 126 tokens, and the audio<->video
+           cross-attentions); TFLOP/s = 4 B H Tq Tk d / t.
+attention-sweep  unmasked d=128 self-attention from 1024 to 24576 tokens (the plot's x axis), the same peers.
 norm       modulated RMSNorm, the gated residual and QK RMSNorm + split RoPE, ours vs eager PyTorch vs
            torch.compile of the reference, at [6144, 4096] and [24576, 4096] (per-token scale/shift); TB/s over
            the bytes each must move (4 row-sized tensors each).
@@ -106,6 +108,22 @@ def attention() -> list[dict]:
                 rows.append({"case": name, "peer": peer, "error": str(e).split("\n")[0][:80]})
                 continue
             rows.append({"case": name, "peer": peer, "seconds": t, "TFLOP/s": flops / t / 1e12, "rel_err": err})
+    return rows
+
+
+SWEEP_TOKENS = (1024, 2048, 4096, 6144, 12288, 24576)
+
+
+def attention_sweep() -> list[dict]:
+    global ATTENTION_CASES
+    saved = ATTENTION_CASES
+    ATTENTION_CASES = [(f"self {n}", 1, 32, n, n, 128, None) for n in SWEEP_TOKENS]
+    try:
+        rows = attention()
+    finally:
+        ATTENTION_CASES = saved
+    for row in rows:
+        row["tokens"] = int(row["case"].split()[-1])
     return rows
 
 

@@ -1,0 +1,44 @@
+"""`ltx bench`: its checks, and the plots it draws from saved results (the benchmarks themselves need a GPU)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltx.bench import SUITES, table, write
+from ltx.bench.plots import _guess
+from ltx.cli import main
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "kernels"
+
+
+def test_bad_suites_and_no_gpu_are_named(capsys):
+    assert main(["bench", "attention", "nonsense"]) == 2
+    assert "unknown suite nonsense; choose from ceilings, attention" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["bench", "attention"]) == 2
+        assert "need a CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["2026-12-01-h200-attention-sweep", "2026-12-01-h200-attention",
+                                  "2026-12-01-h200-e2e-compiled", "2026-11-21-h200-e2e"])  # fmt: skip
+def test_plots_redraw_saved_results(name, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["bench", "--plot", str(RESULTS / f"{name}.json"), "--out", str(tmp_path)]) == 0
+    png = tmp_path / f"{name}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_saved_results_name_their_suite_and_versions(tmp_path):
+    rows = [{"case": "self 1024", "peer": "sdpa cudnn", "seconds": 1e-3, "TFLOP/s": 183.5, "rel_err": 2e-3},
+            {"case": "self 1024", "peer": "ours", "error": "cannot run this case"}]  # fmt: skip
+    env = {"device": "H200", "torch": "2.11", "triton": "3.6", "cuda": "13.0", "date": "2026-12-01"}
+    path = write(tmp_path, "attention-sweep", env, rows)
+    saved = json.loads(path.read_text())
+    assert saved["suite"] == "attention-sweep" and saved["rows"] == rows and saved["torch"] == "2.11"
+    assert path.with_suffix(".csv").read_text().splitlines()[0] == "TFLOP/s,case,error,peer,rel_err,seconds"
+    assert "183.5 TFLOP/s" in table(rows) and "cannot run this case" in table(rows)
+    assert "attention-sweep" in SUITES
+    old = json.loads((RESULTS / "2026-11-21-h200-e2e.json").read_text())  # saved before files named their suite
+    assert _guess(old["rows"]) == "e2e"
