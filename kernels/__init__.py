@@ -11,7 +11,8 @@ Gradients flow through every call site: the kernels are forward-only and take th
 Settings (`settings()`, changed for a block with `use(...)`; the environment gives the starting values):
 - mode: "auto" (Triton on CUDA), "reference" (LTX_KERNELS=reference: the references everywhere, the exact
   mode), "triton" (Triton wherever called: on the CPU under TRITON_INTERPRET=1, for tests);
-- attention: the attention path on CUDA, auto|triton|cudnn|flash|efficient (LTX_ATTENTION; default below);
+- attention: the attention path on CUDA, auto|triton|cudnn|flash|efficient|int8-fp8 (LTX_ATTENTION; default
+  below; int8-fp8 is opt-in: Q K^T in int8 and P V in e4m3, a few % error, see triton_attention_fp8);
 - fp8_cast_gemm: run fp8-cast weights on the FP8 tensor cores (LTX_FP8_CAST_GEMM=1; see ltx.nn.linear).
 """
 
@@ -40,7 +41,7 @@ from ltx_kernels.rope import qk_norm_rope_ref
 ATTENTION_DEFAULT = "auto"
 SHORT_SIDE, SHORT_BOTH = 256, 1024
 MODES = ("auto", "reference", "triton")
-ATTENTION_BACKENDS = ("auto", "triton", "cudnn", "flash", "efficient")
+ATTENTION_BACKENDS = ("auto", "triton", "cudnn", "flash", "efficient", "int8-fp8")
 log = logging.getLogger("ltx_kernels")
 
 
@@ -116,6 +117,12 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mas
         lengths = (q.shape[1], k.shape[1])
         short_side = mask is None and (min(lengths) <= SHORT_SIDE or max(lengths) <= SHORT_BOTH)
         backend = "triton" if (per_query_bias or short_side) and triton_attention.supported(q, k, heads) else "cudnn"
+    if backend == "int8-fp8":  # opt-in: 8-bit matrix products (ltx_kernels.triton_attention_fp8), no bias
+        from ltx_kernels import triton_attention_fp8
+
+        if mask is None and triton_attention_fp8.supported(q, k, v, heads):
+            return differentiable(_attention_fp8, attention_ref, q, k, v, heads, None)
+        backend = "triton"
     if backend == "triton":
         if mask is None and q.is_cuda:
             from ltx_kernels import triton_attention_tma
@@ -131,6 +138,10 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mas
 
 def _attention_tma(q, k, v, heads, mask):
     return ops.attention_tma(q, k, v, heads)  # (mask is None: the reference's signature, for the backward)
+
+
+def _attention_fp8(q, k, v, heads, mask):
+    return ops.attention_fp8(q, k, v, heads)
 
 
 def _sdpa(q, k, v, heads, mask, backend: str):

@@ -37,6 +37,18 @@ def _(q, k, v, heads):
     return torch.empty(q.shape, dtype=q.dtype, device=q.device)
 
 
+@custom_op("ltx_kernels::attention_fp8", mutates_args=())
+def attention_fp8(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
+    from ltx_kernels.triton_attention_fp8 import attention_fp8 as launch
+
+    return launch(q, k, v, heads)
+
+
+@attention_fp8.register_fake
+def _(q, k, v, heads):
+    return torch.empty(q.shape, dtype=q.dtype, device=q.device)
+
+
 @custom_op("ltx_kernels::rms_norm_modulate", mutates_args=())
 def rms_norm_modulate(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:
     from ltx_kernels.triton_norm import rms_norm_modulate_triton

@@ -67,6 +67,27 @@ def tma_attention_checks(dtype, cases) -> list[dict]:
     return out
 
 
+def fp8_attention_checks(device: str, cases) -> list[dict]:
+    """The opt-in 8-bit attention (int8 Q K^T, e4m3 P V), bf16 in and out: (B, Tq, Tk, H, d) against float64;
+    `torch_rel` is SDPA's own bf16 error, for scale (the 8-bit kernel is not held to it)."""
+    from ltx_kernels.attention import attention_ref
+    from ltx_kernels.triton_attention_fp8 import attention_fp8, supported
+
+    out = []
+    for b, tq, tk, h, d in cases:
+        g = torch.Generator(device).manual_seed(tq * 31 + tk)
+        q, k, v = (torch.randn(b, t, h * d, generator=g, device=device).to(torch.bfloat16) for t in (tq, tk, tk))
+        k = k + 2.0  # an offset shared by all keys, which the smoothing takes out
+        assert supported(q, k, v, h)
+        got = attention_fp8(q, k, v, h)
+        ref = attention_ref(q.double(), k.double(), v.double(), h)
+        low = attention_ref(q, k, v, h)
+        wrong = attention_fp8(q, torch.roll(k, 1, dims=1), v, h)
+        name = f"attention_fp8 B{b} {tq}x{tk} H{h} d{d}"
+        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
+    return out
+
+
 def norm_checks(device: str, dtype, shapes) -> list[dict]:
     from ltx_kernels.norm import gated_residual_ref, rms_norm_modulate_ref
     from ltx_kernels.triton_norm import gated_residual_triton, rms_norm_modulate_triton
@@ -173,6 +194,7 @@ def cpu_checks() -> list[dict]:
         shapes = [((2, 7, 100), (2, 7, 100)), ((2, 5, 48), (2, 1, 48)), ((1, 3, 64), (1, 1, 64))]
         out += norm_checks("cpu", dtype, shapes)
         out += rope_checks("cpu", dtype, [(2, 5, 4, 16, "split"), (1, 7, 3, 8, "interleaved"), (2, 3, 1, 64, None)])
+    out += fp8_attention_checks("cpu", [(1, 200, 160, 2, 64), (2, 70, 256, 1, 128)])
     return out + quant_checks("cpu", exact_values=True)
 
 

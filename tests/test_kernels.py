@@ -36,9 +36,12 @@ def _assert_rows(rows, tol_fp32=1e-5, floor=1e-3):
 
 def test_kernels_in_the_interpreter(interpreted):
     checks = {r["check"].split()[0] for r in interpreted}
-    assert checks == {"attention", "rms_norm_modulate", "gated_residual", "qk_norm_rope", "quantize_static",
-                      "quantize_rows"}  # fmt: skip
-    _assert_rows([r for r in interpreted if not r["check"].startswith("quantize")])
+    assert checks == {"attention", "attention_fp8", "rms_norm_modulate", "gated_residual", "qk_norm_rope",
+                      "quantize_static", "quantize_rows"}  # fmt: skip
+    _assert_rows([r for r in interpreted if not r["check"].startswith(("quantize", "attention_fp8"))])
+    for r in (r for r in interpreted if r["check"].startswith("attention_fp8")):
+        # 8-bit products: a few % (the interpreter rounds to e4m3 less well than the GPU: ~7 % here)
+        assert r["finite"] and r["rel"] < 0.1 and r["wrong_rel"] > 5 * r["rel"], r
     quant = {r["check"]: r for r in interpreted if r["check"].startswith("quantize")}
     assert quant["quantize_static exact=True"]["rel"] == 0.0
     assert quant["quantize_rows scales"]["rel"] < 1e-6 and quant["quantize_rows values"]["rel"] < 0.0625
@@ -113,6 +116,17 @@ def test_tma_attention_on_the_gpu():
              (2, 333, 1024, 2, 128)]  # fmt: skip
     for dtype in (torch.bfloat16, torch.float16):
         _assert_rows(tma_attention_checks(dtype, cases))
+
+
+@pytest.mark.gpu
+def test_fp8_attention_on_the_gpu():
+    from kernel_checks import fp8_attention_checks
+
+    if torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("the 8-bit kernel needs Hopper (sm90) or newer")
+    rows = fp8_attention_checks("cuda", [(1, 6144, 6144, 4, 128), (2, 70, 256, 3, 64), (1, 6144, 1024, 8, 128)])
+    for r in rows:
+        assert r["finite"] and r["rel"] < 0.06 and r["wrong_rel"] > 5 * r["rel"], r
 
 
 @pytest.mark.gpu
