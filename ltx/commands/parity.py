@@ -15,7 +15,7 @@ import torch
 from ltx.commands import DTYPES
 
 PARTS = ("transformer", "vae", "diffusion_vae", "upsampler", "duration", "audio", "mel", "text", "gemma", "t5",
-         "conditioning", "dfr")  # fmt: skip
+         "conditioning", "dfr", "ltxv")  # fmt: skip
 Job = tuple[str, Callable]  # (group, run(group) -> rows)
 
 
@@ -201,6 +201,12 @@ def run(args: argparse.Namespace) -> int:
 
             tiny_2_5 = Path(args.fixtures or tmp) / "ltx-2.5-tiny.safetensors"
             jobs.append(("LTX-2.5 DFR (ltx-2.5-tiny, float32)", lambda g: dfr_parity(g, tiny_2_5, device=args.device)))
+        if "ltxv" in parts and not args.checkpoint:  # the LTX-Video 0.9.x transformer against ltx-video 0.1.2
+            from ltx.parity.ltxv import ltxv_parity, write_tiny_ltxv
+
+            ltxv = write_tiny_ltxv(Path(args.fixtures or tmp) / "ltx-video-0.9-transformer-tiny.safetensors")
+            print("built-in LTX-Video transformer ltx-video-0.9-transformer-tiny: 3 blocks of 2 x 16, T5-width text")
+            jobs.append(("ltx-video-0.9-transformer-tiny (float32)", lambda g: ltxv_parity(ltxv, group=g)))
         if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
             jobs.insert(0, ("mel front-end", lambda g: mel_parity(g, device=args.device)))
         for group, job in jobs:

@@ -38,12 +38,14 @@ class Attention(nn.Module):
         k_rope: Rope | None = None,
         keep: torch.Tensor | None = None,
         skip: bool = False,
+        keep_with: str = "value",
     ) -> torch.Tensor:
         """x: (B, T, query_dim); context: (B, S, context_dim), default x; mask: additive bias.
 
         rope rotates q (and k, unless k_rope is given). STG: `skip=True` replaces the attention
         output by the value projection for the whole batch; `keep` (B, 1, 1) does so per sample
-        where it is 0. The gate and to_out still apply.
+        where it is 0 (by x itself with `keep_with="input"`, LTX-Video's attention skip). The gate and
+        to_out still apply.
         """
         context = x if context is None else context
         v = self.to_v(context)
@@ -58,7 +60,7 @@ class Attention(nn.Module):
                                          *((kr.cos, kr.sin, kr.split) if rope is not None else ()))  # fmt: skip
             out = ltx_kernels.attention(q, k, v, self.heads, mask)
             if keep is not None:
-                out = out * keep + v * (1 - keep)
+                out = out * keep + (v if keep_with == "value" else x) * (1 - keep)
         if self.to_gate_logits is not None:
             b, t, _ = out.shape
             gates = 2.0 * torch.sigmoid(self.to_gate_logits(x))  # (B, T, H)
