@@ -156,6 +156,8 @@ MANIFESTS = {
     **{f"{name}.vocoder": (lambda c=cfg: vocoder_manifest(c)) for name, cfg in VOCODER_PRESETS.items()},
     **{f"{name}.text": (lambda n=name: text_manifest(n)) for name in TEXT_PRESETS},
     "ltx-2.5.diffusion_vae": lambda: _diffusion_vae_manifest(),
+    "ltx-video-0.9-2b.transformer": lambda: _ltxv_manifest("2b"),
+    "ltx-video-0.9.7-13b.transformer": lambda: _ltxv_manifest("13b"),
     "ltx-2.5-conv.vae": lambda: _vae_2_5_manifest("conv"),
     "ltx-2.5-spatial-upscaler-x2.upsampler": lambda: _vae_2_5_manifest("ltx-2.5-spatial-upscaler-x2"),
     "ltx-2.5-temporal-upscaler-x2.upsampler": lambda: _vae_2_5_manifest("ltx-2.5-temporal-upscaler-x2"),
@@ -175,6 +177,22 @@ def _vae_2_5_manifest(what: str) -> dict:
     if what == "duration":
         return duration_manifest()
     return upscaler_manifest(UPSAMPLER_PRESETS[what])
+
+
+def _ltxv_manifest(size: str) -> dict:
+    """The LTX-Video 0.9.x transformer (2B: 0.9.0-0.9.6; 13B: 0.9.7 / 0.9.8) as ltx-video 0.1.2 builds it."""
+    from ltx.config.ltxv import LTXV_2B, LTXV_13B
+    from ltx.parity.ltxv import official_module as ltxv_module
+
+    cfg = {"2b": LTXV_2B, "13b": LTXV_13B}[size]
+    with torch.device("meta"):
+        state = ltxv_module(cfg).state_dict()
+    return {
+        "source": "ltx-video 0.1.2 Transformer3DModel.from_config on the meta device",
+        "config": {"transformer": cfg.to_metadata()},
+        "parameters": sum(t.numel() for t in state.values()),
+        "tensors": {PREFIX + k: [list(t.shape), "bfloat16"] for k, t in state.items()},
+    }
 
 
 def _diffusion_vae_manifest() -> dict:

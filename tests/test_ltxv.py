@@ -2,23 +2,59 @@
 Transformer3DModel (oracle tests: every block, masks, per-token timesteps, each STG strategy)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from util import failed_rows
 
+from ltx import load_transformer
 from ltx.checkpoint import CheckpointError
 from ltx.config.base import ConfigError
 from ltx.config.ltxv import LTXV_2B, LTXV_13B, LTXVConfig
 from ltx.dit.ltxv import STG, LTXVTransformer, load_ltxv_transformer
 
+MANIFESTS = Path(__file__).resolve().parent.parent / "weights" / "manifests"
 
-@pytest.mark.parametrize("cfg, params", [(LTXV_2B, 1_923_385_472), (LTXV_13B, 13_042_569_344)])
-def test_full_size_parameter_counts(cfg, params):
+
+@pytest.mark.parametrize("name, cfg, params", [("ltx-video-0.9-2b", LTXV_2B, 1_923_385_472),
+                                               ("ltx-video-0.9.7-13b", LTXV_13B, 13_042_569_344)])  # fmt: skip
+def test_full_size_matches_the_official_manifest(name, cfg, params):
+    """Keys and shapes of the meta-built model equal the manifest ltx-video 0.1.2 gives (scripts/export_manifests.py),
+    and the manifest's config reads back as the preset."""
+    manifest = json.loads((MANIFESTS / f"{name}.transformer.json").read_text())
+    assert LTXVConfig.from_metadata(manifest["config"]["transformer"]) == cfg
     with torch.device("meta"):
         model = LTXVTransformer(cfg)
-    assert sum(p.numel() for p in model.parameters()) == params
+    ours = {"model.diffusion_model." + k: list(v.shape) for k, v in model.state_dict().items()}
+    assert ours == {k: v[0] for k, v in manifest["tensors"].items()}
+    assert sum(p.numel() for p in model.parameters()) == manifest["parameters"] == params
+
+
+def test_fp8_weight_files_load_as_float8_layers(tiny_file, tmp_path):
+    """The fp8 files: block linears stored in float8 stay float8 and compute in the activations' dtype, which is
+    the float32 model with those weights rounded to e4m3."""
+    tensors = load_file(str(tiny_file))
+    with safe_open(str(tiny_file), "pt") as f:
+        meta = f.metadata()
+    fp8 = {k: (v.to(torch.float8_e4m3fn) if ".transformer_blocks." in k and k.endswith("weight") and v.dim() == 2
+               else v) for k, v in tensors.items()}  # fmt: skip
+    save_file(fp8, str(tmp_path / "fp8.safetensors"), meta)
+    rounded = {k: v.float() if v.dtype == torch.float8_e4m3fn else v for k, v in fp8.items()}
+    save_file(rounded, str(tmp_path / "rounded.safetensors"), meta)
+    model = load_ltxv_transformer(tmp_path / "fp8.safetensors", dtype=torch.float32)
+    assert model.fp8_layers == {"fp8_cast": 3 * 10, "fp8_scaled": 0}  # q, k, v, out of both attentions; the MLP's 2
+    assert model.transformer_blocks[0].ff.net[2].weight.dtype == torch.float8_e4m3fn
+    reference = load_ltxv_transformer(tmp_path / "rounded.safetensors", dtype=torch.float32)
+    from ltx.parity.ltxv import inputs
+
+    x = inputs(model.cfg)
+    with torch.no_grad():
+        args = (x["latent"], x["positions"], x["context"], x["timesteps"])
+        mask = x["context_mask"]
+        assert torch.equal(model(*args, context_mask=mask), reference(*args, context_mask=mask))
 
 
 @pytest.mark.oracle
@@ -48,7 +84,8 @@ def test_options_we_do_not_build_are_refused_by_name():
 def tiny_file(tmp_path_factory):
     from ltx.parity.ltxv import write_tiny_ltxv
 
-    return write_tiny_ltxv(tmp_path_factory.mktemp("ltxv") / "ltxv-tiny.safetensors")
+    # from our module (the oracle tests prove it is the official layout: they load it strictly into ltx-video's)
+    return write_tiny_ltxv(tmp_path_factory.mktemp("ltxv") / "ltxv-tiny.safetensors", official=False)
 
 
 @pytest.mark.oracle
@@ -103,8 +140,19 @@ def test_loader_errors(tiny_file, tmp_path):
     with pytest.raises(CheckpointError, match="qk_norm='layer_norm' is not implemented"):
         load_ltxv_transformer(tmp_path / "odd.safetensors")
     model = load_ltxv_transformer(tiny_file, dtype=torch.float32)
+    with pytest.raises(CheckpointError, match="holds an LTX-Video 0.9.x transformer .*load_ltxv_transformer"):
+        load_transformer(tiny_file)
     with pytest.raises(ValueError, match="STG blocks .* outside the model's 3 blocks"):
         model(torch.zeros(1, 4, 16), torch.zeros(1, 3, 4), torch.zeros(1, 2, 24), torch.zeros(1, 4),
               stg=STG("attention_values", blocks=(5,)))  # fmt: skip
     with pytest.raises(ValueError, match="expected latent"):
         model(torch.zeros(1, 4, 8), torch.zeros(1, 3, 4), torch.zeros(1, 2, 24), torch.zeros(1, 4))
+
+
+def test_inspect_names_the_family(tiny_file, capsys):
+    from ltx.cli import main
+
+    assert main(["inspect", str(tiny_file)]) == 0
+    out = capsys.readouterr().out
+    assert "LTX-Video 0.9.x: single-stream transformer, T5 text" in out
+    assert "LTX-Video 0.9.x transformer (14 settings; load_ltxv_transformer):" in out and "heads      " in out

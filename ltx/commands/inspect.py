@@ -65,10 +65,17 @@ def _fields(cfg) -> None:
 
 def _transformer(ckpt) -> None:
     from ltx.dit.loading import transformer_config
+    from ltx.dit.ltxv import is_ltxv
 
-    cfg = transformer_config(ckpt)
-    kind = "audio-video" if cfg.has_audio else "video-only"
-    print(f"transformer ({kind}, {len(cfg.__dataclass_fields__)} settings):")
+    if is_ltxv(ckpt.config.get("transformer")):
+        from ltx.config.ltxv import LTXVConfig
+
+        cfg = LTXVConfig.from_metadata(ckpt.config["transformer"])
+        print(f"LTX-Video 0.9.x transformer ({len(cfg.__dataclass_fields__)} settings; load_ltxv_transformer):")
+    else:
+        cfg = transformer_config(ckpt)
+        kind = "audio-video" if cfg.has_audio else "video-only"
+        print(f"transformer ({kind}, {len(cfg.__dataclass_fields__)} settings):")
     _fields(cfg)
     keys = ckpt.components["transformer"]
     scaled = {k.rsplit(".", 1)[0] for k in keys if k.endswith(".weight_scale")}

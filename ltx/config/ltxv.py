@@ -92,6 +92,7 @@ class LTXVConfig:
 
     def to_metadata(self) -> dict[str, Any]:
         return {
+            "_class_name": "Transformer3DModel",
             **{k: v for k, v in _FIXED.items() if v is not None},
             "num_layers": self.num_layers, "num_attention_heads": self.heads, "attention_head_dim": self.head_dim,
             "in_channels": self.in_channels, "out_channels": self.out_channels,

@@ -38,6 +38,13 @@ def transformer_config(ckpt: Checkpoint) -> TransformerConfig:
             f"{ckpt.path}: has no 'config' metadata with a 'transformer' section, so its architecture is unknown. "
             "Pass a config explicitly (e.g. config='ltx-2-19b' or --config ltx-2-19b)."
         )
+    from ltx.dit.ltxv import is_ltxv
+
+    if is_ltxv(section):
+        raise CheckpointError(
+            f"{ckpt.path}: holds an LTX-Video 0.9.x transformer (single stream, T5 text), not an LTX-2 one: load it "
+            "with ltx.dit.ltxv.load_ltxv_transformer"
+        )
     has_audio = "audio_patchify_proj.weight" in keys
     return TransformerConfig.from_metadata(section, has_audio=has_audio)
 

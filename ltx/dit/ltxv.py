@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltx.checkpoint import TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
+from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
 from ltx.config.base import ConfigError
 from ltx.config.ltxv import LTXVConfig
-from ltx.nn import AdaLNSingle, Attention, CaptionProjection, FeedForward, Rope, rope
+from ltx.nn import AdaLNSingle, Attention, CaptionProjection, FeedForward, Rope, install_fp8_layers, rope
 
 STG_STRATEGIES = ("attention_values", "attention_skip", "residual", "transformer_block")
 MASK_BIAS = -10000.0  # what a masked-out key adds to the scores (the official conversion of a 0/1 mask)
@@ -145,6 +145,14 @@ class LTXVTransformer(nn.Module):
         return self.proj_out(F.layer_norm(x, (cfg.dim,), eps=1e-6) * (1 + scale) + shift)
 
 
+def is_ltxv(section: dict) -> bool:
+    """Whether a `config["transformer"]` section describes an LTX-Video 0.9.x transformer: the released files name
+    its class (Transformer3DModel) and carry its PixArt-era keys; LTX-2's never do."""
+    if not isinstance(section, dict):
+        return False
+    return section.get("_class_name") == "Transformer3DModel" or "project_to_2d_pos" in section
+
+
 def load_ltxv_transformer(
     path: str | os.PathLike | Checkpoint,
     *,
@@ -156,12 +164,21 @@ def load_ltxv_transformer(
     section = ckpt.config.get("transformer")
     if section is None:
         raise CheckpointError(f"{ckpt.path}: has no 'config' metadata with a 'transformer' section")
+    if not is_ltxv(section):
+        raise CheckpointError(
+            f"{ckpt.path}: its transformer config is not LTX-Video 0.9.x's (_class_name Transformer3DModel): an LTX-2 "
+            "file loads with ltx.load_transformer"
+        )
     try:
         cfg = LTXVConfig.from_metadata(section)
     except ConfigError as e:
         raise CheckpointError(f"{ckpt.path}: {e}") from None
+    owned = {k for k in ckpt.tensors if k.startswith(TRANSFORMER_PREFIX)}
+    stored = {k[len(TRANSFORMER_PREFIX) :]: ckpt.tensors[k].dtype for k in owned}
     with torch.device("meta"):
         model = LTXVTransformer(cfg)
+        model.fp8_layers = install_fp8_layers(model, stored)  # the fp8 files: float8 linears, per layer
     keys = {name: TRANSFORMER_PREFIX + name for name in model.state_dict()}
-    owned = {k for k in ckpt.tensors if k.startswith(TRANSFORMER_PREFIX)}
-    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what="LTX-Video transformer")
+    keep = lambda name, t: t.dtype in FP8_DTYPES or name.endswith(("weight_scale", "input_scale"))  # noqa: E731
+    what = f"LTX-Video transformer ({cfg.num_layers} blocks of {cfg.heads} x {cfg.head_dim})"
+    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep)

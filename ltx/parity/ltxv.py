@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ltx.config.ltxv import LTXVConfig
-from ltx.dit.ltxv import STG, STG_STRATEGIES, load_ltxv_transformer
+from ltx.dit.ltxv import STG, STG_STRATEGIES, LTXVTransformer, load_ltxv_transformer
 from ltx.parity.compare import Row, compare_exact
 from ltx.parity.fixtures import _save, random_value
 from ltx.parity.hooks import capture
@@ -33,10 +33,15 @@ def official_module(cfg: LTXVConfig):
     return model.from_config(cfg.to_metadata())
 
 
-def write_tiny_ltxv(path: str | Path, cfg: LTXVConfig = TINY_LTXV, seed: int = 0) -> Path:
-    """The tiny transformer file, its tensor names and shapes from the official module."""
+def write_tiny_ltxv(path: str | Path, cfg: LTXVConfig = TINY_LTXV, seed: int = 0, official: bool = True) -> Path:
+    """The tiny transformer file, its tensor names and shapes from the official module (`official=False`: from
+    ours, the same layout, without ltx-video)."""
     gen = torch.Generator().manual_seed(seed)
-    state = official_module(cfg).state_dict()
+    if official:
+        state = official_module(cfg).state_dict()
+    else:
+        with torch.device("meta"):
+            state = LTXVTransformer(cfg).state_dict()
     tensors = {"model.diffusion_model." + k: random_value(k, v.shape, gen).contiguous() for k, v in state.items()}
     return _save(tensors, path, {"config": json.dumps({"transformer": cfg.to_metadata()})})
 
