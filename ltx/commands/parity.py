@@ -207,6 +207,12 @@ def run(args: argparse.Namespace) -> int:
             ltxv = write_tiny_ltxv(Path(args.fixtures or tmp) / "ltx-video-0.9-transformer-tiny.safetensors")
             print("built-in LTX-Video transformer ltx-video-0.9-transformer-tiny: 3 blocks of 2 x 16, T5-width text")
             jobs.append(("ltx-video-0.9-transformer-tiny (float32)", lambda g: ltxv_parity(ltxv, group=g)))
+            from ltx.parity.ltxv_pipeline import ltxv_pipeline_parity, write_files
+
+            files = write_files(Path(args.fixtures or tmp) / "ltx-video-pipeline")
+            print("LTX-Video pipeline inputs: a tiny transformer and 0.9.1 VAE; text features given directly")
+            jobs.append(("ltx-video pipeline: t2v, i2v (float32)",
+                         lambda g, f=files: ltxv_pipeline_parity(*f, realign=True, group=g)))  # fmt: skip
         if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
             jobs.insert(0, ("mel front-end", lambda g: mel_parity(g, device=args.device)))
         for group, job in jobs:

@@ -182,13 +182,15 @@ class VideoDecoder(nn.Module):
         timestep: float | torch.Tensor = 0.05,
         noise_scale: float | torch.Tensor = 0.025,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Normalised latents (B, 128, F', H', W') -> pixels (B, 3, 8(F'-1)+1, 32H', 32W') (for a
         32x32x8 VAE).
 
         timestep / noise_scale (a float or one per sample) matter only for a timestep-conditioned
         decoder; 0.05 / 0.025 are the values the shipped pipelines use. All noise (the decode noise,
-        then each block's spatial noise, in the official order) comes from `generator`."""
+        then each block's spatial noise, in the official order) comes from `generator`; `noise` (the latent's
+        shape) replaces the decode noise's draw."""
         if latent.ndim != 5 or latent.shape[1] != self.cfg.latent_channels:
             raise ValueError(f"latent must be (B, {self.cfg.latent_channels}, F', H', W'), got {tuple(latent.shape)}")
         if self.cfg.decoder_padding == "reflect" and min(latent.shape[3:]) < 2:
@@ -201,7 +203,10 @@ class VideoDecoder(nn.Module):
         if self.cfg.timestep_conditioning:
             # ltx-core builds these in the latent's dtype; ltx-video's pipeline passes float32 tensors.
             exact = torch.float32 if self.cfg.family == "ltxv" else None
-            noise = torch.randn(latent.shape, generator=generator, dtype=latent.dtype, device=latent.device)
+            if noise is None:
+                noise = torch.randn(latent.shape, generator=generator, dtype=latent.dtype, device=latent.device)
+            elif noise.shape != latent.shape:
+                raise ValueError(f"noise must have the latent's shape {tuple(latent.shape)}, got {tuple(noise.shape)}")
             s = noise_scale
             if exact is not None or torch.is_tensor(noise_scale):
                 s = _per_sample(noise_scale, latent, exact).view(b, 1, 1, 1, 1)
