@@ -121,3 +121,41 @@ def test_generate_checks_inputs_before_any_work(case, message):
     with pytest.raises(ValueError, match=message):
         ltxv_generate(transformer, None, ctx, mask, neg, None, req, generator=generator, image=image, encoder=encoder)
     assert torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state())  # nothing drawn
+
+
+@pytest.mark.oracle
+def test_generate_command_runs_an_ltx_video_file(files, tmp_path, capsys):
+    """`ltx generate` recognises the LTX-Video transformer file and runs its pipeline from a prompts file: the MP4
+    has the frames and size asked for; an image-to-video run too; options that do not apply are refused."""
+    import numpy as np
+    from PIL import Image
+
+    from ltx.cli import main
+    from ltx.dit.ltxv import load_ltxv_transformer
+    from ltx.media import video_info
+    from ltx.text.encoder import save_prompt_embeddings
+    from ltx.text.processor import PromptEmbeddings
+
+    transformer, vae = files
+    caption = load_ltxv_transformer(transformer, dtype=torch.float32).cfg.caption_channels
+    g = torch.Generator().manual_seed(0)
+    embeddings = PromptEmbeddings(torch.randn(2, 6, caption, generator=g), None, torch.ones(2, 6, dtype=torch.long))
+    prompts = tmp_path / "prompts.safetensors"
+    save_prompt_embeddings(prompts, embeddings, ["a cat", ""], dtype="float32", model="ltx-video")
+    image = tmp_path / "first.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 120, 3), dtype=np.uint8)).save(image)
+    base = ["generate", "--checkpoint", str(transformer), "--video-vae", str(vae), "--prompts", str(prompts),
+            "--prompt", "a cat", "--height", "64", "--width", "96", "--frames", "9", "--steps", "2", "--fps", "25",
+            "--stg-blocks", "1", "--device", "cpu", "--dtype", "float32"]  # fmt: skip
+    for extra, name in (([], "t2v.mp4"), (["--image", str(image)], "i2v.mp4")):
+        assert main([*base, *extra, "--output", str(tmp_path / name)]) == 0, capsys.readouterr().err
+        assert video_info(tmp_path / name)[1:] == (9, 96, 64)
+    assert "(LTX-Video, no audio)" in capsys.readouterr().out
+    assert main([*base, "--gemma", "x", "--output", str(tmp_path / "x.mp4")]) == 2
+    assert "--gemma does not apply" in capsys.readouterr().err
+    assert main([*base, "--t5", "x", "--output", str(tmp_path / "x.mp4")]) == 2
+    assert "takes --t5 DIR or --prompts FILE" in capsys.readouterr().err
+    assert main([*base, "--pipeline", "two-stage", "--output", str(tmp_path / "x.mp4")]) == 2
+    assert "--pipeline two-stage does not apply" in capsys.readouterr().err
+    assert main([*base, "--prompt", "a dog", "--output", str(tmp_path / "x.mp4")]) == 2
+    assert "has no embeddings for the prompt 'a dog'" in capsys.readouterr().err

@@ -69,6 +69,16 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("ltx generate: --device cuda asked for, but torch sees no CUDA device", file=sys.stderr)
         return 2
+    from ltx.checkpoint import Checkpoint
+    from ltx.dit.ltxv import is_ltxv
+
+    if is_ltxv(Checkpoint(args.checkpoint).config.get("transformer")):  # LTX-Video 0.9.x: its own, simpler path
+        from ltx.commands.generate_ltxv import run_ltxv
+
+        return run_ltxv(args)
+    if args.t5:
+        print("ltx generate: --t5 is LTX-Video's text encoder; an LTX-2 checkpoint takes --gemma", file=sys.stderr)
+        return 2
     if bool(args.gemma) == bool(args.prompts):
         print("ltx generate: give --gemma DIR or --prompts FILE (from `ltx encode`), not both", file=sys.stderr)
         return 2
@@ -171,7 +181,8 @@ def add_parser(sub) -> None:
     p.add_argument("--av-modulation", default="own-timesteps", choices=["own-timesteps", "other-sigma"],
                    help="the transformer's A/V cross-attention AdaLN rule: each stream's own per-token timesteps "
                         "(ltx-core >= 1.1.4, default) or the other stream's sigma (ltx-core 1.0.0)")  # fmt: skip
-    p.add_argument("--prompts", metavar="FILE", help="prompt embeddings from `ltx encode` instead of --gemma")
+    p.add_argument("--prompts", metavar="FILE", help="prompt embeddings from `ltx encode` instead of --gemma / --t5")
+    p.add_argument("--t5", metavar="DIR", help="LTX-Video 0.9.x checkpoints: the T5 folder (text_encoder/, tokenizer/)")
     p.add_argument("--upsampler", metavar="FILE", help="spatial x2 latent upsampler (two-stage pipelines)")
     p.add_argument("--distilled-lora", nargs=2, metavar=("FILE", "STRENGTH"), help="distilled LoRA for stage 2")
     p.add_argument("--detailing-lora", nargs=2, metavar=("FILE", "STRENGTH"),
