@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from ltx.checkpoint import Checkpoint, CheckpointError
+from ltx.config.ltxv import is_ltxv
 
 KINDS: dict[str, str] = {
     "single-file": "a single-file LTX checkpoint",
@@ -68,8 +69,6 @@ def describe(ckpt: Checkpoint) -> str:
     kind, held = ckpt.kind, set(ckpt.components)
     details = [f"LTX {ckpt.model_version}"] if ckpt.model_version else []
     named = " + ".join(label for n, label in _LABELS.items() if n in held)
-    from ltx.dit.ltxv import is_ltxv  # (it imports the checkpoint reader, as this module does)
-
     if is_ltxv(ckpt.config.get("transformer")):
         details.append("LTX-Video 0.9.x: single-stream transformer, T5 text")
     if kind == "single-file":

@@ -48,44 +48,40 @@ def attention_checks(device: str, dtype, cases, config=None) -> list[dict]:
     return out
 
 
-def tma_attention_checks(dtype, cases) -> list[dict]:
-    """The Hopper TMA attention kernel (CUDA, no bias): (B, Tq, Tk, H, d) against float64."""
+def _unbiased_attention_checks(label, launch, supported, device, dtype, cases, key_offset=0.0) -> list[dict]:
+    """An unmasked attention kernel `launch(q, k, v, heads)` on (B, Tq, Tk, H, d) cases against float64, beside
+    PyTorch in the same precision; `key_offset` is added to every key (a shift the softmax ignores)."""
     from ltx_kernels.attention import attention_ref
-    from ltx_kernels.triton_attention_tma import attention_triton_tma, supported
-
-    out = []
-    for b, tq, tk, h, d in cases:
-        g = torch.Generator("cuda").manual_seed(tq * 31 + tk)
-        q, k, v = (torch.randn(b, t, h * d, generator=g, device="cuda").to(dtype) for t in (tq, tk, tk))
-        assert supported(q, k, v, h)
-        got = attention_triton_tma(q, k, v, h)
-        ref = attention_ref(q.double(), k.double(), v.double(), h)
-        low = attention_ref(q, k, v, h)
-        wrong = attention_triton_tma(q, torch.roll(k, 1, dims=1), v, h)
-        name = f"attention_tma {dtype} B{b} {tq}x{tk} H{h} d{d}"
-        out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
-    return out
-
-
-def fp8_attention_checks(device: str, cases) -> list[dict]:
-    """The opt-in 8-bit attention (int8 Q K^T, e4m3 P V), bf16 in and out: (B, Tq, Tk, H, d) against float64;
-    `torch_rel` is SDPA's own bf16 error, for scale (the 8-bit kernel is not held to it)."""
-    from ltx_kernels.attention import attention_ref
-    from ltx_kernels.triton_attention_fp8 import attention_fp8, supported
 
     out = []
     for b, tq, tk, h, d in cases:
         g = torch.Generator(device).manual_seed(tq * 31 + tk)
-        q, k, v = (torch.randn(b, t, h * d, generator=g, device=device).to(torch.bfloat16) for t in (tq, tk, tk))
-        k = k + 2.0  # an offset shared by all keys, which the smoothing takes out
+        q, k, v = (torch.randn(b, t, h * d, generator=g, device=device).to(dtype) for t in (tq, tk, tk))
+        k = k + key_offset
         assert supported(q, k, v, h)
-        got = attention_fp8(q, k, v, h)
+        got = launch(q, k, v, h)
         ref = attention_ref(q.double(), k.double(), v.double(), h)
         low = attention_ref(q, k, v, h)
-        wrong = attention_fp8(q, torch.roll(k, 1, dims=1), v, h)
-        name = f"attention_fp8 B{b} {tq}x{tk} H{h} d{d}"
+        wrong = launch(q, torch.roll(k, 1, dims=1), v, h)
+        name = f"{label} {dtype} B{b} {tq}x{tk} H{h} d{d}"
         out.append(row(name, rel(got, ref), rel(low, ref), rel(wrong, ref), bool(torch.isfinite(got).all())))
     return out
+
+
+def tma_attention_checks(dtype, cases) -> list[dict]:
+    """The Hopper TMA attention kernel (CUDA, no bias)."""
+    from ltx_kernels.triton_attention_tma import attention_triton_tma, supported
+
+    return _unbiased_attention_checks("attention_tma", attention_triton_tma, supported, "cuda", dtype, cases)
+
+
+def fp8_attention_checks(device: str, cases) -> list[dict]:
+    """The opt-in 8-bit attention (int8 Q K^T, e4m3 P V), bf16 in and out, the keys offset by 2 (which the
+    smoothing takes out); `torch_rel` is SDPA's own bf16 error, for scale (the 8-bit kernel is not held to it)."""
+    from ltx_kernels.triton_attention_fp8 import attention_fp8, supported
+
+    return _unbiased_attention_checks("attention_fp8", attention_fp8, supported, device, torch.bfloat16, cases,
+                                      key_offset=2.0)  # fmt: skip
 
 
 def norm_checks(device: str, dtype, shapes) -> list[dict]:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print("ltx generate: --device cuda asked for, but torch sees no CUDA device", file=sys.stderr)
         return 2
     from ltx.checkpoint import Checkpoint
-    from ltx.dit.ltxv import is_ltxv
+    from ltx.config.ltxv import is_ltxv
 
     if is_ltxv(Checkpoint(args.checkpoint).config.get("transformer")):  # LTX-Video 0.9.x: its own, simpler path
         from ltx.commands.generate_ltxv import run_ltxv

@@ -64,12 +64,10 @@ def _fields(cfg) -> None:
 
 
 def _transformer(ckpt) -> None:
+    from ltx.config.ltxv import LTXVConfig, is_ltxv
     from ltx.dit.loading import transformer_config
-    from ltx.dit.ltxv import is_ltxv
 
     if is_ltxv(ckpt.config.get("transformer")):
-        from ltx.config.ltxv import LTXVConfig
-
         cfg = LTXVConfig.from_metadata(ckpt.config["transformer"])
         print(f"LTX-Video 0.9.x transformer ({len(cfg.__dataclass_fields__)} settings; load_ltxv_transformer):")
     else:

@@ -28,6 +28,14 @@ _FIXED = {
 }
 
 
+def is_ltxv(section: dict) -> bool:
+    """Whether a `config["transformer"]` section describes an LTX-Video 0.9.x transformer: the released files name
+    its class (Transformer3DModel) and carry its PixArt-era keys; LTX-2's never do."""
+    if not isinstance(section, dict):
+        return False
+    return section.get("_class_name") == "Transformer3DModel" or "project_to_2d_pos" in section
+
+
 @dataclass(frozen=True)
 class LTXVConfig:
     """2B: 28 blocks of 32 x 64; 13B: 48 blocks of 32 x 128. Text: T5 features (caption_channels) projected to

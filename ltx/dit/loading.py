@@ -14,6 +14,7 @@ import torch
 
 from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
 from ltx.config import TransformerConfig, preset
+from ltx.config.ltxv import is_ltxv
 from ltx.dit.ltx2 import LTX2Transformer
 from ltx.files import expect
 from ltx.nn import install_fp8_layers
@@ -38,8 +39,6 @@ def transformer_config(ckpt: Checkpoint) -> TransformerConfig:
             f"{ckpt.path}: has no 'config' metadata with a 'transformer' section, so its architecture is unknown. "
             "Pass a config explicitly (e.g. config='ltx-2-19b' or --config ltx-2-19b)."
         )
-    from ltx.dit.ltxv import is_ltxv
-
     if is_ltxv(section):
         raise CheckpointError(
             f"{ckpt.path}: holds an LTX-Video 0.9.x transformer (single stream, T5 text), not an LTX-2 one: load it "

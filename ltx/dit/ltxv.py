@@ -25,7 +25,7 @@ from torch import nn
 
 from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
 from ltx.config.base import ConfigError
-from ltx.config.ltxv import LTXVConfig
+from ltx.config.ltxv import LTXVConfig, is_ltxv
 from ltx.nn import AdaLNSingle, Attention, CaptionProjection, FeedForward, Rope, install_fp8_layers, rope
 
 STG_STRATEGIES = ("attention_values", "attention_skip", "residual", "transformer_block")
@@ -143,14 +143,6 @@ class LTXVTransformer(nn.Module):
             x = block(x, r, text, text_bias, self_bias, adaln, stg, i)
         shift, scale = (self.scale_shift_table[None, None] + embedded[:, :, None]).unbind(2)
         return self.proj_out(F.layer_norm(x, (cfg.dim,), eps=1e-6) * (1 + scale) + shift)
-
-
-def is_ltxv(section: dict) -> bool:
-    """Whether a `config["transformer"]` section describes an LTX-Video 0.9.x transformer: the released files name
-    its class (Transformer3DModel) and carry its PixArt-era keys; LTX-2's never do."""
-    if not isinstance(section, dict):
-        return False
-    return section.get("_class_name") == "Transformer3DModel" or "project_to_2d_pos" in section
 
 
 def load_ltxv_transformer(

@@ -27,9 +27,8 @@ import torch
 
 from ltx.config.diffusion_vae import DiffusionDecoderConfig
 from ltx.vae.diffusion import DiffusionVideoDecoder, resize_axis
-from ltx.vae.tiling import Axis, _ones, _weighted, complementary, split, trapezoid
+from ltx.vae.tiling import WHOLE, Axis, complementary, split, trapezoid, unit_weights, weighted
 
-_WHOLE: Axis = [(slice(None), slice(None), torch.ones(1))]
 GIB = 1 << 30
 
 
@@ -70,10 +69,10 @@ class DiffusionTiling:
 def _axis(length: int, size: int | None, overlap: int, scale: int, least: int, time: bool) -> Axis:
     """(cells of stage 4's input, pixels, blend weights) of one axis's tiles."""
     if size is None:
-        return _WHOLE
+        return WHOLE
     cells = split(length, max(max(2, overlap // scale + 1), size // scale), overlap // scale, least)
     if len(cells) == 1:
-        return _WHOLE
+        return WHOLE
     axis = []
     for s, e, left, right in cells:
         start, end = s * scale, e * scale
@@ -164,9 +163,9 @@ def tiled_decode(
             for w_in, w_out, w_mask in w_axis:
                 pixels = tile_pixels(t_in, h_in, w_in, (t_out, h_out, w_out))
                 masks = [m.to(latent.device) for m in (t_mask, h_mask, w_mask)]
-                buffer[:, :, :, h_out, w_out] += _weighted(pixels, *masks)
+                buffer[:, :, :, h_out, w_out] += weighted(pixels, *masks)
                 if divide:
-                    weights[:, :, :, h_out, w_out] += _weighted(_ones(pixels).to(accumulate), *masks)
+                    weights[:, :, :, h_out, w_out] += weighted(unit_weights(pixels).to(accumulate), *masks)
         if stub is not None:  # the previous chunk's overlap with this one: add, and continue from the sum
             n = stub.shape[2]
             stub += buffer[:, :, :n]

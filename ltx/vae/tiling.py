@@ -136,7 +136,7 @@ def _space_axis(tiles, scale: int, to_pixels: bool) -> Axis:
     return axis
 
 
-_WHOLE: Axis = [(slice(None), slice(None), _UNTILED)]
+WHOLE: Axis = [(slice(None), slice(None), _UNTILED)]
 
 
 def complementary(axes: Sequence[Axis], lengths: Sequence[int]) -> bool:
@@ -150,12 +150,12 @@ def complementary(axes: Sequence[Axis], lengths: Sequence[int]) -> bool:
     return True
 
 
-def _weighted(x: torch.Tensor, t: torch.Tensor, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def weighted(x: torch.Tensor, t: torch.Tensor, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """x times the separable weights, one axis after the other (the official rounding order)."""
     return x * t.view(-1, 1, 1) * h.view(-1, 1) * w
 
 
-def _ones(tile: torch.Tensor) -> torch.Tensor:
+def unit_weights(tile: torch.Tensor) -> torch.Tensor:
     """Float32 ones for one channel of `tile`: its share of the summed weights."""
     return torch.ones(1, 1, *tile.shape[2:], dtype=torch.float32, device=tile.device)
 
@@ -165,11 +165,11 @@ def _decode_axes(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling) ->
     _, _, f, h, w = latent.shape
     t_scale, s_scale = decoder.cfg.time_scale, decoder.cfg.space_scale
     tiles = _latent_tiles(f, tiling.tile_frames, tiling.overlap_frames, t_scale, causal=True)
-    axes = [_WHOLE if tiles is None else _time_axis(tiles, t_scale, to_pixels=True)]
+    axes = [WHOLE if tiles is None else _time_axis(tiles, t_scale, to_pixels=True)]
     long_side = max(h, w)
     for length in (h, w):
         if tiling.tile_px is None:
-            axes.append(_WHOLE)
+            axes.append(WHOLE)
             continue
         size, overlap = tiling.tile_px // s_scale, tiling.overlap_px // s_scale
         size = max(max(2, overlap + 1), round(size * length / long_side))  # the aspect-scaled tile, in latents
@@ -207,9 +207,9 @@ def tiled_decode(decoder, latent: torch.Tensor, tiling=Tiling(), **kwargs) -> It
                 tile = decoder(latent[:, :, t_in, h_in, w_in], **kwargs)
                 n = min(length, tile.shape[2])
                 masks = [m.to(latent.device) for m in (t_mask[:n], h_mask, w_mask)]
-                buffer[:, :, :n, h_out, w_out] += _weighted(tile[:, :, :n], *masks)
+                buffer[:, :, :n, h_out, w_out] += weighted(tile[:, :, :n], *masks)
                 if divide:
-                    weights[:, :, :n, h_out, w_out] += _weighted(_ones(tile[:, :, :n]), *masks)
+                    weights[:, :, :n, h_out, w_out] += weighted(unit_weights(tile[:, :, :n]), *masks)
                 del tile
         if prev is not None:
             overlap = prev_out.stop - t_out.start
@@ -255,10 +255,10 @@ def tiled_encode(
     b, _, f, h, w = video.shape
     lengths = ((f - 1) // cfg.time_scale + 1, h // cfg.space_scale, w // cfg.space_scale)
     tiles = _latent_tiles(lengths[0], tiling.tile_frames, tiling.overlap_frames, cfg.time_scale, causal=True)
-    axes = [_WHOLE if tiles is None else _time_axis(tiles, cfg.time_scale, to_pixels=False)]
+    axes = [WHOLE if tiles is None else _time_axis(tiles, cfg.time_scale, to_pixels=False)]
     for length in lengths[1:]:
         tiles = _latent_tiles(length, tiling.tile_px, tiling.overlap_px, cfg.space_scale, causal=False)
-        axes.append(_WHOLE if tiles is None else _space_axis(tiles, cfg.space_scale, to_pixels=False))
+        axes.append(WHOLE if tiles is None else _space_axis(tiles, cfg.space_scale, to_pixels=False))
     divide = not complementary(axes, lengths)
     latent = torch.zeros(b, cfg.latent_channels, *lengths, device=param.device, dtype=param.dtype)
     weights = torch.zeros(1, 1, *lengths, device=param.device, dtype=param.dtype) if divide else None
@@ -267,7 +267,7 @@ def tiled_encode(
             for w_in, w_out, w_mask in axes[2]:
                 tile = encoder(video[:, :, t_in, h_in, w_in].to(param), **kwargs)
                 masks = [m.to(param.device) for m in (t_mask, h_mask, w_mask)]
-                latent[:, :, t_out, h_out, w_out] += _weighted(tile, *masks)
+                latent[:, :, t_out, h_out, w_out] += weighted(tile, *masks)
                 if divide:
-                    weights[:, :, t_out, h_out, w_out] += _weighted(_ones(tile), *masks)
+                    weights[:, :, t_out, h_out, w_out] += weighted(unit_weights(tile), *masks)
     return latent / weights.clamp(min=1e-8) if divide else latent
