@@ -281,3 +281,36 @@ def _write_audio(container, stream, audio: torch.Tensor, rate: int) -> None:
         out.pts, pts = pts, pts + out.samples
         container.mux(stream.encode(out))
     container.mux(stream.encode())
+
+
+def _blur3(x: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) float through a 3 x 3 Gaussian of sigma 1 with reflected edges (ltx-video's conditioning blur)."""
+    t = torch.exp(-0.5 * torch.linspace(-1.0, 1.0, 3) ** 2)
+    t = t / t.sum()
+    kernel = (t[:, None] * t[None, :]).expand(x.shape[0], 1, 3, 3)
+    return F.conv2d(F.pad(x[None], [1, 1, 1, 1], mode="reflect"), kernel, groups=x.shape[0])[0]
+
+
+def ltxv_media(path: str | os.PathLike, height: int, width: int, max_frames: int = 1) -> torch.Tensor:
+    """An image or the first `max_frames` frames of a video as LTX-Video 0.9.x's inference prepares conditioning
+    media: (1, 3, F, h, w) in [-1, 1], each frame centre-cropped to the target's aspect ratio (not resized: the
+    pipeline resizes it, bilinear), blurred (3 x 3, sigma 1), through an H.264 frame at CRF 29 (its 8-bit
+    quantisation truncates)."""
+    suffix = Path(path).suffix.lower()
+    frames = read_video(path, max_frames) if suffix in {".mp4", ".avi", ".mov", ".mkv", ".webm"} else None
+    frames = [torch.from_numpy(load_image(path))] if frames is None else list(frames)
+    out = []
+    for frame in frames:
+        h, w = frame.shape[:2]
+        if w / h > width / height:
+            crop_w, crop_h = int(h * (width / height)), h
+        else:
+            crop_w, crop_h = w, int(w / (width / height))
+        if min(crop_w, crop_h) < 2:
+            raise ValueError(f"{path}: a {w}x{h} frame is too small to condition on")
+        top, left = (h - crop_h) // 2, (w - crop_w) // 2
+        x = _blur3(frame[top : top + crop_h, left : left + crop_w].permute(2, 0, 1).float() / 255.0)
+        even = (x.permute(1, 2, 0)[: crop_h // 2 * 2, : crop_w // 2 * 2] * 255.0).byte().numpy()
+        x = torch.tensor(h264_round_trip(even, 29), dtype=torch.float32) / 255.0
+        out.append((x.permute(2, 0, 1) * 255.0 / 127.5 - 1.0)[None, :, None])
+    return torch.cat(out, dim=2)

@@ -76,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
         from ltx.commands.generate_ltxv import run_ltxv
 
         return run_ltxv(args)
-    if args.t5:
-        print("ltx generate: --t5 is LTX-Video's text encoder; an LTX-2 checkpoint takes --gemma", file=sys.stderr)
+    if args.t5 or args.recipe:
+        what = "--t5 is LTX-Video's text encoder" if args.t5 else "--recipe is LTX-Video's multi-scale setting"
+        print(f"ltx generate: {what}; an LTX-2 checkpoint takes --gemma and --pipeline", file=sys.stderr)
         return 2
     if bool(args.gemma) == bool(args.prompts):
         print("ltx generate: give --gemma DIR or --prompts FILE (from `ltx encode`), not both", file=sys.stderr)
@@ -183,7 +184,10 @@ def add_parser(sub) -> None:
                         "(ltx-core >= 1.1.4, default) or the other stream's sigma (ltx-core 1.0.0)")  # fmt: skip
     p.add_argument("--prompts", metavar="FILE", help="prompt embeddings from `ltx encode` instead of --gemma / --t5")
     p.add_argument("--t5", metavar="DIR", help="LTX-Video 0.9.x checkpoints: the T5 folder (text_encoder/, tokenizer/)")
-    p.add_argument("--upsampler", metavar="FILE", help="spatial x2 latent upsampler (two-stage pipelines)")
+    p.add_argument("--upsampler", metavar="FILE", help="spatial x2 latent upsampler (two-stage pipelines; LTX-Video: "
+                   "runs the multi-scale recipe)")  # fmt: skip
+    p.add_argument("--recipe", choices=("distilled", "dev"),
+                   help="LTX-Video multi-scale: the official 0.9.7 configs' passes (default distilled)")  # fmt: skip
     p.add_argument("--distilled-lora", nargs=2, metavar=("FILE", "STRENGTH"), help="distilled LoRA for stage 2")
     p.add_argument("--detailing-lora", nargs=2, metavar=("FILE", "STRENGTH"),
                    help="dfr: the x2 spatial detailing IC-LoRA for stage 2 (optional)")  # fmt: skip
@@ -199,7 +203,8 @@ def add_parser(sub) -> None:
     p.add_argument("--audio", metavar="FILE", help="audio for the a2v pipeline (any file PyAV reads)")
     p.add_argument("--audio-start", type=float, default=0.0, help="where in --audio to start (seconds)")
     p.add_argument("--video", metavar="FILE",
-                   help="source video (retake), reference (ic-lora, hdr), the clip to re-voice (dub-it)")  # fmt: skip
+                   help="source video (retake), reference (ic-lora, hdr), the clip to re-voice (dub-it); LTX-Video: "
+                   "a segment PATH[@FRAME[:STRENGTH]] (from frame 0: extension)")  # fmt: skip
     p.add_argument("--start", type=float, help="retake: start of the window to regenerate (seconds)")
     p.add_argument("--end", type=float, help="retake: end of the window (seconds)")
     p.add_argument("--attention-strength", type=float, default=1.0, help="ic-lora: reference attention in [0, 1]")
