@@ -1,10 +1,10 @@
-"""Faster execution of the LTX-2 transformer, applied from outside the model (its code stays plain):
+"""Faster execution of the LTX-2 and LTX-Video transformers, applied from outside the model (its code stays plain):
 
 - `compile_blocks(model)`: torch.compile on every block (inductor; our kernels are custom operators, so the
   graph runs through them and fuses the element-wise work around them). All blocks share one compiled graph.
 - `capture_blocks(model)`: `model.run_blocks` (the loop over the 48 blocks) recorded once per input signature
   as one CUDA graph and replayed after: one launch for the whole loop instead of thousands. A signature is
-  every input tensor's shape, dtype and strides, the non-tensor inputs and the perturbations; a new one is
+  every input tensor's shape, dtype and strides, the non-tensor inputs (perturbations, STG); a new one is
   recorded on first sight (after two warm-up runs, which is also when the blocks compile). The inputs are
   copied into the graph's own buffers and the outputs copied out, so callers see ordinary tensors.
 - `accelerate(model)`: both (what `ltx generate --compile` does).

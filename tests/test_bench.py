@@ -42,3 +42,27 @@ def test_saved_results_name_their_suite_and_versions(tmp_path):
     assert "attention-sweep" in SUITES
     old = json.loads((RESULTS / "2026-11-21-h200-e2e.json").read_text())  # saved before files named their suite
     assert _guess(old["rows"]) == "e2e"
+
+
+@pytest.mark.oracle
+def test_ltxv_suites_run_on_tiny_configs(monkeypatch):
+    """The LTX-Video suites' code paths (every peer built on shared tensors and called) on tiny configs on the CPU,
+    compile left out: the same request and seeds reach ltx-video's pipelines and ours (bf16 frames within 3e-2)."""
+    pytest.importorskip("ltx_video", reason="ltx-video is a peer")
+    pytest.importorskip("diffusers", reason="diffusers is a peer")
+    import ltx.bench.ltxv as suite
+    import ltx.runtime
+    from ltx.parity.fixtures import TINY, UPSAMPLERS
+    from ltx.parity.ltxv_pipeline import TINY_PIPELINE_LTXV
+
+    for name, value in (("DEVICE", "cpu"), ("FRAMES", 9), ("HEIGHT", 64), ("WIDTH", 96), ("TEXT", 8), ("PROMPT", 3)):
+        monkeypatch.setattr(suite, name, value)
+    monkeypatch.setattr(ltx.runtime, "accelerate", lambda model, **_: model)
+    rows = suite.forward({"tiny": TINY_PIPELINE_LTXV}, repeats=1)
+    assert [r["peer"] for r in rows] == ["ltx-video 0.1.2", "diffusers", "ours eager", "ours compiled + captured",
+                                         "ours compiled + captured, FP8 GEMMs"]  # fmt: skip
+    assert all(r["rel_err"] < 3e-2 for r in rows[:4]) and rows[-1]["rel_err"] < 0.2  # bf16; FP8 rounds the weights
+    up = UPSAMPLERS["ltx-video-upsampler-x2-tiny"].config.replace(dims=3)
+    rows = suite.generate(1, model=TINY_PIPELINE_LTXV, vae=TINY["ltx-video-0.9.1-tiny"].vae, upsampler=up)
+    assert {r["case"] for r in rows} == {"one pass, 8 steps", "multi-scale distilled, 7 + 3 steps"}
+    assert {r["shape"] for r in rows} == {"1x3x9x64x96"} and all(r["rel_err_frames"] < 3e-2 for r in rows)

@@ -162,27 +162,13 @@ def test_inspect_names_the_family(tiny_file, capsys):
 def test_diffusers_as_a_second_opinion(tiny_file):
     """diffusers' LTXVideoTransformer3DModel on the same weights (its key names: proj_in, time_embed, norm_q, norm_k),
     fed our positions as its video_coords and the timesteps in its 0-1000 scale: the same velocity, bitwise."""
-    from diffusers import LTXVideoTransformer3DModel
-
-    from ltx.parity.ltxv import inputs
+    from ltx.parity.ltxv import diffusers_keys, diffusers_module, inputs
 
     ours = load_ltxv_transformer(tiny_file, dtype=torch.float32)
     c = ours.cfg
-    theirs = LTXVideoTransformer3DModel(
-        in_channels=c.in_channels, out_channels=c.out_channels, patch_size=1, patch_size_t=1,
-        num_attention_heads=c.heads, attention_head_dim=c.head_dim, cross_attention_dim=c.cross_attention_dim,
-        num_layers=c.num_layers,
-        caption_channels=c.caption_channels, qk_norm="rms_norm_across_heads", norm_eps=c.norm_eps,
-        norm_elementwise_affine=False, activation_fn="gelu-approximate", attention_bias=True, attention_out_bias=True,
-    ).eval()  # fmt: skip
-    names = {"patchify_proj": "proj_in", "adaln_single": "time_embed", "q_norm": "norm_q", "k_norm": "norm_k"}
-    state = {}
-    for key, value in load_file(str(tiny_file)).items():
-        key = key.removeprefix("model.diffusion_model.")
-        for old, new in names.items():
-            key = key.replace(old, new)
-        state[key] = value
-    theirs.load_state_dict(state, strict=True)
+    theirs = diffusers_module(c).eval()
+    state = {k.removeprefix("model.diffusion_model."): v for k, v in load_file(str(tiny_file)).items()}
+    theirs.load_state_dict(diffusers_keys(state), strict=True)
     x = inputs(c)
     with torch.no_grad():
         got = ours(x["latent"], x["positions"], x["context"], x["timesteps"], context_mask=x["context_mask"])

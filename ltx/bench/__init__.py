@@ -1,6 +1,7 @@
 """`ltx bench [suites] --out DIR` (also `python -m bench`): kernel and end-to-end benchmarks on the GPU, each
 beside its peers in the same run. Suites: ceilings, attention, attention-sweep, norm, gemm (ltx/bench/kernels.py),
-e2e, e2e-compiled (ltx/bench/e2e.py); default: all but the sweep. Prints a table per suite and writes
+e2e, e2e-compiled (ltx/bench/e2e.py), ltxv-forward, ltxv-generate (LTX-Video, ltx/bench/ltxv.py); default: all
+but the sweep and the LTX-Video suites. Prints a table per suite and writes
 `<date>-<suite>.json` and `.csv` (with the device, torch, triton and CUDA versions) and, where the suite has
 one, a `.png` plot (matplotlib). `--plot FILE.json ...` redraws the plots of saved results (no GPU needed)."""
 
@@ -13,7 +14,17 @@ import sys
 import time
 from pathlib import Path
 
-SUITES = ("ceilings", "attention", "attention-sweep", "norm", "gemm", "e2e", "e2e-compiled")
+SUITES = (
+    "ceilings",
+    "attention",
+    "attention-sweep",
+    "norm",
+    "gemm",
+    "e2e",
+    "e2e-compiled",
+    "ltxv-forward",
+    "ltxv-generate",
+)
 DEFAULT = ("ceilings", "attention", "norm", "gemm", "e2e", "e2e-compiled")
 
 
@@ -46,10 +57,11 @@ def write(out: Path, suite: str, env: dict, rows: list[dict]) -> Path:
 
 
 def _runners() -> dict:
-    from ltx.bench import e2e, kernels
+    from ltx.bench import e2e, kernels, ltxv
 
     return {"ceilings": kernels.ceilings, "attention": kernels.attention, "attention-sweep": kernels.attention_sweep,
-            "norm": kernels.norm, "gemm": kernels.gemm, "e2e": e2e.run, "e2e-compiled": e2e.run_compiled}  # fmt: skip
+            "norm": kernels.norm, "gemm": kernels.gemm, "e2e": e2e.run, "e2e-compiled": e2e.run_compiled,
+            "ltxv-forward": ltxv.forward, "ltxv-generate": ltxv.generate}  # fmt: skip
 
 
 def add_parser(sub) -> None:

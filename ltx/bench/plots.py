@@ -3,12 +3,14 @@
 - attention-sweep: TFLOP/s against the sequence length, one line per implementation;
 - attention: TFLOP/s per case, one bar per implementation;
 - e2e, e2e-compiled: time per variant as bars, one group per size, each bar labelled with its ratio to the
-  best official variant of its size (ltx-core 1.2.0 compiled + captured where present, else ltx-core).
+  best official variant of its size (ltx-core 1.2.0 compiled + captured where present, else ltx-core);
+- ltxv-forward, ltxv-generate: the same, against diffusers (forward) and ltx-video's pipelines (generation).
 """
 
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 OFFICIAL = ("ltx-core 1.2.0 compiled + captured", "ltx-core")
@@ -17,7 +19,9 @@ OFFICIAL = ("ltx-core 1.2.0 compiled + captured", "ltx-core")
 def plot(result: dict, path: Path) -> Path | None:
     """Draw `result` (a saved suite: env keys, "suite", "rows") to `path`; None where the suite has no plot."""
     suite = result.get("suite") or _guess(result["rows"])
-    draw = {"attention-sweep": _sweep, "attention": _bars_per_case, "e2e": _e2e, "e2e-compiled": _e2e}.get(suite)
+    draw = {"attention-sweep": _sweep, "attention": _bars_per_case, "e2e": _e2e, "e2e-compiled": _e2e,
+            "ltxv-forward": partial(_e2e, official=("diffusers",)),
+            "ltxv-generate": partial(_e2e, official=("ltx-video 0.1.2",))}.get(suite)  # fmt: skip
     if draw is None:
         return None
     try:
@@ -77,7 +81,7 @@ def _bars_per_case(ax, rows: list[dict]) -> None:
     ax.legend(fontsize=7)
 
 
-def _e2e(ax, rows: list[dict]) -> None:
+def _e2e(ax, rows: list[dict], official: tuple[str, ...] = OFFICIAL) -> None:
     sizes, peers = list(dict.fromkeys(r["case"] for r in rows)), _peers(rows)
     width = 0.8 / len(peers)
     for i, peer in enumerate(peers):
@@ -85,11 +89,11 @@ def _e2e(ax, rows: list[dict]) -> None:
             row = next((r for r in rows if r["case"] == size and r["peer"] == peer), None)
             if row is None:
                 continue
-            best = next((r for name in OFFICIAL for r in rows if r["case"] == size and r["peer"] == name), row)
+            best = next((r for name in official for r in rows if r["case"] == size and r["peer"] == name), row)
             ratio = row["seconds"] / best["seconds"]
             bar = ax.bar(s + i * width, ratio, width, color=f"C{i}", label=peer if s == 0 else None)
             ax.bar_label(bar, [f"{ratio:.2f}x\n{row['seconds'] * 1e3:.0f} ms"], fontsize=6)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks([s + 0.4 - width / 2 for s in range(len(sizes))], sizes)
-    ax.set_ylabel(f"time / {OFFICIAL[0]} (or ltx-core)")
+    ax.set_ylabel(f"time / {' (or '.join(official)}{')' * (len(official) - 1)}")
     ax.legend(fontsize=7, loc="lower right")

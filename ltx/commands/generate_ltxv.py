@@ -92,6 +92,10 @@ def run_ltxv(args: argparse.Namespace) -> int:
     conditions = _conditions(args, req.frames, req.height, req.width, device, dtype)
     (context, mask), (negative, negative_mask) = _text(args, device, dtype)
     transformer = load_ltxv_transformer(args.checkpoint, device=device, dtype=dtype)
+    if args.compile:
+        from ltx.runtime import accelerate
+
+        accelerate(transformer)
     vae = args.video_vae or args.checkpoint
     decoder = load_video_decoder(vae, device=device, dtype=dtype, family="ltxv")
     encoder = None

@@ -139,10 +139,16 @@ class LTXVTransformer(nn.Module):
         adaln, embedded = adaln.view(b, -1, adaln.shape[-1]), embedded.view(b, -1, embedded.shape[-1])
         text = self.caption_projection(context).view(b, -1, cfg.dim)
         text_bias, self_bias = _bias(context_mask, dtype), _bias(attention_mask, dtype)
-        for i, block in enumerate(self.transformer_blocks):
-            x = block(x, r, text, text_bias, self_bias, adaln, stg, i)
+        (x,) = self.run_blocks(x, r, text, text_bias, self_bias, adaln, stg)
         shift, scale = (self.scale_shift_table[None, None] + embedded[:, :, None]).unbind(2)
         return self.proj_out(F.layer_norm(x, (cfg.dim,), eps=1e-6) * (1 + scale) + shift)
+
+
+    def run_blocks(self, x, rope: Rope, text, text_bias, self_bias, adaln, stg: STG | None) -> tuple[torch.Tensor]:
+        """The block loop (ltx.runtime compiles the blocks and captures this as one CUDA graph)."""
+        for i, block in enumerate(self.transformer_blocks):
+            x = block(x, rope, text, text_bias, self_bias, adaln, stg, i)
+        return (x,)
 
 
 def load_ltxv_transformer(

@@ -33,6 +33,29 @@ def official_module(cfg: LTXVConfig):
     return model.from_config(cfg.to_metadata())
 
 
+def diffusers_module(cfg: LTXVConfig):
+    """diffusers' LTXVideoTransformer3DModel of the same layout (a second opinion; its key names: `diffusers_keys`)."""
+    model = require("diffusers").LTXVideoTransformer3DModel
+    return model(
+        in_channels=cfg.in_channels, out_channels=cfg.out_channels, patch_size=1, patch_size_t=1,
+        num_attention_heads=cfg.heads, attention_head_dim=cfg.head_dim, cross_attention_dim=cfg.cross_attention_dim,
+        num_layers=cfg.num_layers, caption_channels=cfg.caption_channels, qk_norm="rms_norm_across_heads",
+        norm_eps=cfg.norm_eps, norm_elementwise_affine=False, activation_fn="gelu-approximate", attention_bias=True,
+        attention_out_bias=True,
+    )  # fmt: skip
+
+
+def diffusers_keys(state: dict) -> dict:
+    """The official transformer's state (keys without `model.diffusion_model.`) under diffusers' names."""
+    names = {"patchify_proj": "proj_in", "adaln_single": "time_embed", "q_norm": "norm_q", "k_norm": "norm_k"}
+    out = {}
+    for key, value in state.items():
+        for old, new in names.items():
+            key = key.replace(old, new)
+        out[key] = value
+    return out
+
+
 def write_tiny_ltxv(path: str | Path, cfg: LTXVConfig = TINY_LTXV, seed: int = 0, official: bool = True) -> Path:
     """The tiny transformer file, its tensor names and shapes from the official module (`official=False`: from
     ours, the same layout, without ltx-video)."""

@@ -134,15 +134,21 @@ def inputs(cfg: LTXVConfig, case: Case, seed: int = 3) -> dict:
 def official_pipeline(transformer_path: str | Path, vae_path: str | Path):
     from safetensors.torch import load_file
 
-    pipe_mod = require("ltx_video.pipelines.pipeline_ltx_video")
     cva = require("ltx_video.models.autoencoders.causal_video_autoencoder")
-    rf = require("ltx_video.schedulers.rf")
-    patchifier = require("ltx_video.models.transformers.symmetric_patchifier").SymmetricPatchifier
     ours = load_ltxv_transformer(transformer_path, dtype=torch.float32)
     transformer = official_module(ours.cfg).eval()
     state = {k.removeprefix("model.diffusion_model."): v for k, v in load_file(str(transformer_path)).items()}
     transformer.load_state_dict(state, strict=True)
     vae = cva.CausalVideoAutoencoder.from_pretrained(str(vae_path), torch_dtype=torch.float32).eval()
+    return official_pipeline_of(transformer, vae)
+
+
+def official_pipeline_of(transformer, vae):
+    """LTXVideoPipeline as ltx-video's inference.py builds it, around these modules (no text encoder: the text comes
+    as prompt_embeds): a patchifier of patch 1, the RectifiedFlowScheduler the 0.9.x files configure."""
+    pipe_mod = require("ltx_video.pipelines.pipeline_ltx_video")
+    rf = require("ltx_video.schedulers.rf")
+    patchifier = require("ltx_video.models.transformers.symmetric_patchifier").SymmetricPatchifier
     pipe = pipe_mod.LTXVideoPipeline(
         tokenizer=None, text_encoder=None, vae=vae, transformer=transformer,
         scheduler=rf.RectifiedFlowScheduler(shifting="SD3", target_shift_terminal=0.1),
@@ -192,10 +198,11 @@ def run_official(pipe, case: Case, x: dict, seed: int, vae_seed: int, output: st
     if case.recipe is None:
         return pipe(**common, **official_settings(req)).images
     recipe = TINY_RECIPES[case.recipe]
-    up = require("ltx_video.models.autoencoders.latent_upsampler").LatentUpsampler
-    multi = require("ltx_video.pipelines.pipeline_ltx_video").LTXMultiScalePipeline(
-        pipe, latent_upsampler=up.from_pretrained(str(upsampler_path)).eval()
-    )
+    upsampler = upsampler_path  # a file, or the official module itself
+    if isinstance(upsampler, (str, Path)):
+        up = require("ltx_video.models.autoencoders.latent_upsampler").LatentUpsampler
+        upsampler = up.from_pretrained(str(upsampler_path)).eval()
+    multi = require("ltx_video.pipelines.pipeline_ltx_video").LTXMultiScalePipeline(pipe, latent_upsampler=upsampler)
     passes = [official_settings(replace(req, **changes)) for changes in (recipe.first, recipe.second)]
     return multi(downscale_factor=recipe.downscale, first_pass=passes[0], second_pass=passes[1], **common).images
 

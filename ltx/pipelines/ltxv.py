@@ -32,7 +32,7 @@ from einops import rearrange
 
 from ltx.dit.latents import unpatchify_video
 from ltx.dit.ltxv import STG, STG_STRATEGIES, LTXVTransformer
-from ltx.pipelines.ltxv_conditions import LTXVCondition, apply_conditions
+from ltx.pipelines.ltxv_conditions import LTXVCondition, apply_conditions, randn
 from ltx.sampling.schedule import ltxv_timesteps
 from ltx.vae.video import VideoDecoder, VideoEncoder
 
@@ -217,7 +217,7 @@ def _guide(v: torch.Tensor, n: int, b: int, g: GuidanceInterval, cfg_star: bool,
     return pred
 
 
-def _step(latents, pred, tau, schedule, t, strength, stochastic: bool, aux_generator):
+def _step(latents, pred, tau, schedule, t, strength, stochastic: bool, aux_generator, draw: torch.dtype):
     """To the schedule's next lower timestep, per token: latents - (tau - lower) * pred, or (`stochastic`) the x0
     estimate re-noised to `lower` with fresh noise. Tokens still above their conditioning level stay."""
     padded = torch.cat([schedule, torch.zeros(1, device=schedule.device)])[:, None, None]
@@ -227,7 +227,7 @@ def _step(latents, pred, tau, schedule, t, strength, stochastic: bool, aux_gener
     if stochastic:
         x0 = latents - tau[..., None] * pred
         nxt = tau[..., None] - dt
-        noise = torch.randn(latents.shape, generator=aux_generator, device=latents.device, dtype=latents.dtype)
+        noise = torch.randn(latents.shape, generator=aux_generator, device=latents.device, dtype=draw).to(latents.dtype)
         stepped = (1 - nxt) * x0 + nxt * noise
     else:
         stepped = latents - dt * pred
@@ -263,8 +263,9 @@ def ltxv_generate(
     the negative prompt's (None: zeros, as the official). `conditions`: images / video segments at frames (need
     `encoder`). `latents` (1 or B, C, F', H', W', normalised) or `media` (1 or B, 3, F, H, W pixels in [-1, 1],
     encoded): start from them noised to the first timestep instead of from noise. `generator` draws the initial,
-    conditioning and re-noising noise; `aux_generator` (None: torch's global generator, which ltx-video draws from)
-    the encoder's posterior samples, the stochastic sampler's noise and the decoder's noise."""
+    conditioning and re-noising noise (on its own device: a CPU generator gives a CUDA run the CPU run's noise, as
+    ltx-video's pipeline does); `aux_generator` (None: torch's global generator, which ltx-video draws from; on the
+    run's device) the encoder's posterior samples, the stochastic sampler's noise and the decoder's noise."""
     conditions = tuple(conditions)
     b = _check(transformer, context, context_mask, negative_context, negative_mask, req, conditions, encoder, decoder,
                latents, media)  # fmt: skip
@@ -291,12 +292,13 @@ def ltxv_generate(
     if media is not None:
         weight = next(encoder.parameters())
         latents = encoder(media.to(weight.device, weight.dtype), sample=True, generator=aux_generator)
-    noise = unpatchify_video(torch.randn((b, tokens, c), generator=generator, device=device), f, h, w)
+    draw = context.dtype  # ltx-video draws its noise in its latents' dtype, the text features'
+    noise = unpatchify_video(randn((b, tokens, c), generator, device, draw).float(), f, h, w)
     if latents is not None:
         noise = schedule[0] * noise + (1 - schedule[0]) * latents.to(device, torch.float32)
     start = apply_conditions(noise, conditions, encoder, size=(req.height, req.width), scale=(ts, ss, ss),
                              causal=cfg.causal_temporal_positioning, generator=generator,
-                             aux_generator=aux_generator)  # fmt: skip
+                             aux_generator=aux_generator, draw_dtype=draw)  # fmt: skip
     x, strength, n_all = start.tokens, start.strength, start.tokens.shape[1]
     clean = x.clone()
     positions = start.pixels.to(torch.float32)
@@ -308,7 +310,7 @@ def ltxv_generate(
         texts = [(negative_context, negative_mask)] * cfg_on + [(context, context_mask)] * (1 + stg_on)
         n = len(texts)
         if strength is not None and req.image_noise_scale > 0.0:
-            renoise = torch.randn((b, n_all, c), generator=generator, device=device, dtype=x.dtype)
+            renoise = randn((b, n_all, c), generator, device, draw).to(x.dtype)
             x = torch.where((strength > HARD)[..., None], clean + req.image_noise_scale * renoise * (t**2), x)
         tau = t[None].expand(n * b).unsqueeze(-1)
         if strength is not None:
@@ -324,17 +326,17 @@ def ltxv_generate(
             stg=stg if stg is not None and stg.blocks else None,
         )
         pred = _guide(v, n, b, g, req.cfg_star, cfg_on, stg_on)
-        x = _step(x, pred, tau[:1], schedule, t, strength, req.stochastic, aux_generator)
+        x = _step(x, pred, tau[:1], schedule, t, strength, req.stochastic, aux_generator, draw)
 
     # the official's view of the tokens (its patchifier's split of patch size 1): the strides of its size-1 dimensions
     # decide which algorithm the CPU convolutions take downstream (upsampler, decoder), so they are kept the same
     latent = rearrange(x[:, start.extra :], "b (f h w) (c p q) -> b c f (h p) (w q)", f=f, h=h, w=w, p=1, q=1)
     if decoder is None:
         return LTXVResult(latent, None)
-    return LTXVResult(latent, decode(decoder, latent, req, aux_generator))
+    return LTXVResult(latent, decode(decoder, latent, req, aux_generator, draw))
 
 
-def decode(decoder: VideoDecoder, latent: torch.Tensor, req: LTXVRequest, aux_generator) -> torch.Tensor:
+def decode(decoder: VideoDecoder, latent: torch.Tensor, req: LTXVRequest, aux_generator, draw=None) -> torch.Tensor:
     """Frames (B, 3, F, H, W) in [0, 1] from the final latents: mixed with decode noise, tone-mapped (if asked),
     decoded at the decode timestep. The decoder's own noise (0.9.1's spatial noise) comes from `aux_generator`."""
     dtype = next(decoder.parameters()).dtype
@@ -344,8 +346,8 @@ def decode(decoder: VideoDecoder, latent: torch.Tensor, req: LTXVRequest, aux_ge
     noise_scale = req.decode_timestep if req.decode_noise_scale is None else req.decode_noise_scale
     s = torch.full((latent.shape[0], 1, 1, 1, 1), noise_scale, dtype=torch.float32, device=latent.device)
     # ltx-video draws the decode noise with randn_like of its (B, C, F', H', W') view of the (B, T, C) tokens:
-    # a strided tensor, which torch fills element by element (not as randn of that shape would)
-    noise = torch.empty_like(latent).normal_(generator=aux_generator)
+    # a strided tensor, which torch fills element by element (not as randn of that shape would); in `draw`'s dtype
+    noise = torch.empty_like(latent, dtype=draw or latent.dtype).normal_(generator=aux_generator).to(latent.dtype)
     x = latent * (1 - s) + noise * s
     if req.tone_map > 0:
         x = tone_map(x, req.tone_map)

@@ -61,6 +61,13 @@ class Conditioned:
     extra: int  # extra tokens to drop before decoding
 
 
+def randn(shape, generator: torch.Generator | None, device, dtype=torch.float32) -> torch.Tensor:
+    """Normal noise drawn on the generator's own device, then moved (a CPU generator gives a CUDA run the same noise
+    as a CPU run, as diffusers' randn_tensor does for ltx-video)."""
+    where = device if generator is None else generator.device
+    return torch.randn(shape, generator=generator, device=where, dtype=dtype).to(device)
+
+
 def pixel_positions(frames: int, height: int, width: int, scale: tuple[int, int, int], causal: bool):
     """(3, T) integer pixel positions of a latent grid's tokens (their top-left corner); with `causal` the frame
     is max(8f + 1 - 8, 0), the first latent frame standing for one pixel frame."""
@@ -91,6 +98,7 @@ def apply_conditions(
     causal: bool,
     generator: torch.Generator,
     aux_generator: torch.Generator | None,
+    draw_dtype: torch.dtype = torch.float32,
 ) -> Conditioned:
     """Blend `conditions` (LTXVCondition, already checked) into the initial latents `grid` (B, C, F', H', W')."""
     b, _, f, h, w = grid.shape
@@ -117,7 +125,7 @@ def apply_conditions(
             mask[:, start:stop] = s
             latent = latent[:, :, :PREFIX_FRAMES]
         latent = latent.expand(b, -1, -1, -1, -1)  # (ltx-video requires the item's batch to be the clip's here)
-        noise = torch.randn(latent.shape, generator=generator, device=latent.device, dtype=latent.dtype)
+        noise = randn(latent.shape, generator, latent.device, draw_dtype).to(latent.dtype)
         extra_tokens.append(patchify_video(torch.lerp(noise, latent, s)))
         where = pixel_positions(*latent.shape[2:], scale, causal)
         where[0] += item.frame
