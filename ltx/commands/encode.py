@@ -32,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     dtype = DTYPES[args.dtype]
     if args.gemma:
-        encoder = TextEncoder(args.gemma, args.checkpoint, device=args.device, dtype=dtype)
+        if args.gpu_memory is not None and args.device == "cuda":
+            from ltx.offload import cap
+
+            cap(args.device, args.gpu_memory)
+        encoder = TextEncoder(args.gemma, args.checkpoint, device=args.device, dtype=dtype, gpu_memory=args.gpu_memory)
         embeddings = encoder.encode(args.prompt)
         info = {"model": "ltx-2", "checkpoint": str(args.checkpoint), "text_encoder": str(args.gemma)}
     else:
@@ -55,5 +59,7 @@ def add_parser(sub) -> None:
     p.add_argument("--t5", metavar="DIR", help="a local T5 folder with text_encoder/ and tokenizer/ (LTX-Video)")
     p.add_argument("--output", required=True, help="the .safetensors file to write")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--gpu-memory", type=float, metavar="GIB",
+                   help="fit Gemma-3 in this much GPU memory (layers that do not fit stream)")  # fmt: skip
     p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
     p.set_defaults(run=run)

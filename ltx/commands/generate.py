@@ -114,7 +114,13 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=DTYPES[args.dtype],
         accelerate=args.compile,
+        gpu_memory=args.gpu_memory,
+        offload=args.offload,
     )
+    if args.gpu_memory is not None and models.device.type == "cuda":
+        from ltx.offload import cap
+
+        cap(models.device, args.gpu_memory)  # the budget is a limit: going over it is an out-of-memory error
     video_g, audio_g, _ = defaults(models.version)
     req = Request(
         prompt=args.prompt,
@@ -231,6 +237,13 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--hq-stage1-lora", type=float, default=0.25, help="two-stage-hq: distilled LoRA strength in stage 1"
     )
+    p.add_argument("--gpu-memory", type=float, metavar="GIB",
+                   help="fit the run in this much GPU memory: the transformer blocks that do not fit stream from host "
+                   "memory (or --offload disk) while the others compute, Gemma's layers too, the video decodes in "
+                   "tiles; enforced as a limit")  # fmt: skip
+    p.add_argument("--offload", choices=("cpu", "disk"),
+                   help="stream the transformer's blocks from pinned host memory (cpu) or the checkpoint file (disk); "
+                   "without --gpu-memory every block streams, as the official --offload")  # fmt: skip
     p.add_argument(
         "--tiling",
         action="store_true",

@@ -71,7 +71,8 @@ def run_ltxv(args: argparse.Namespace) -> int:
         print("ltx generate: an LTX-Video checkpoint takes --t5 DIR or --prompts FILE (from `ltx encode --t5`), "
               "not both", file=sys.stderr)  # fmt: skip
         return 2
-    given = (("--gemma", args.gemma), ("--lora", args.lora), ("--audio", args.audio), ("--tiling", args.tiling))
+    given = (("--gemma", args.gemma), ("--lora", args.lora), ("--audio", args.audio), ("--tiling", args.tiling),
+             ("--gpu-memory", args.gpu_memory), ("--offload", args.offload))  # fmt: skip
     unused = [option for option, value in given if value]
     if unused or args.pipeline != "one-stage":
         what = ", ".join(unused) or f"--pipeline {args.pipeline} (use --upsampler FILE for the multi-scale recipe)"

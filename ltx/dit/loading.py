@@ -20,6 +20,11 @@ from ltx.files import expect
 from ltx.nn import install_fp8_layers
 
 
+def keep_stored_dtype(name: str, t: torch.Tensor) -> bool:
+    """Whether the loaders keep a stored tensor's dtype: float8 weights and their scales."""
+    return t.dtype in FP8_DTYPES or name.endswith(("weight_scale", "input_scale"))
+
+
 def transformer_keys(ckpt: Checkpoint) -> dict[str, str]:
     """Model key -> file key for the transformer's tensors (prefix stripped)."""
     return {k[len(TRANSFORMER_PREFIX) :]: k for k in ckpt.components.get("transformer", [])}
@@ -88,7 +93,6 @@ def load_transformer(
         model = LTX2Transformer(cfg, av_modulation=av_modulation)
         model.fp8_layers = install_fp8_layers(model, stored)
     keys = {name: TRANSFORMER_PREFIX + name for name in model.state_dict()}
-    keep = lambda name, t: t.dtype in FP8_DTYPES or name.endswith(("weight_scale", "input_scale"))  # noqa: E731
     kind = "audio-only" if not cfg.has_video else "audio-video" if cfg.has_audio else "video-only"
     what = f"transformer ({kind}, {cfg.num_layers} blocks)"
     # every transformer key in the file must be used, except by the audio-only model, which answers for its own
@@ -98,5 +102,5 @@ def load_transformer(
         optional = {"keyframes_abs_pos_embedding": torch.zeros(1, cfg.inner_dim)}
     else:
         owned.discard(TRANSFORMER_PREFIX + "keyframes_abs_pos_embedding")
-    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep,
+    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep_stored_dtype,
                       optional=optional)  # fmt: skip

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltx.checkpoint import FP8_DTYPES, TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
+from ltx.checkpoint import TRANSFORMER_PREFIX, Checkpoint, CheckpointError, load_state
 from ltx.config.base import ConfigError
 from ltx.config.ltxv import LTXVConfig, is_ltxv
+from ltx.dit.loading import keep_stored_dtype
 from ltx.nn import AdaLNSingle, Attention, CaptionProjection, FeedForward, Rope, install_fp8_layers, rope
 
 STG_STRATEGIES = ("attention_values", "attention_skip", "residual", "transformer_block")
@@ -177,6 +178,5 @@ def load_ltxv_transformer(
         model = LTXVTransformer(cfg)
         model.fp8_layers = install_fp8_layers(model, stored)  # the fp8 files: float8 linears, per layer
     keys = {name: TRANSFORMER_PREFIX + name for name in model.state_dict()}
-    keep = lambda name, t: t.dtype in FP8_DTYPES or name.endswith(("weight_scale", "input_scale"))  # noqa: E731
     what = f"LTX-Video transformer ({cfg.num_layers} blocks of {cfg.heads} x {cfg.head_dim})"
-    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep)
+    return load_state(model, ckpt, keys, owned, device=device, dtype=dtype, what=what, keep_dtype=keep_stored_dtype)

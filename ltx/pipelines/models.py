@@ -4,6 +4,12 @@ them for repeated generation instead.
 
 LoRAs are checked against the checkpoint when `Models` is made (a layer that matches nothing is an
 error) and fused into the transformer and the text side as they load.
+
+A memory budget (`gpu_memory` GiB) or an `offload` source ("cpu": pinned host memory, "disk": the checkpoint's
+memory map) streams the transformer's blocks (ltx.offload): with a budget, as many blocks stay on the GPU as fit
+beside the run's activations (`plan_for` sizes them from the request) and the rest stream; with `offload` alone
+every block streams, as the official `--offload` does. The streamed model computes bitwise what the resident one
+computes.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Models:
         dtype: torch.dtype = torch.bfloat16,
         keep: bool = False,
         accelerate: bool = False,
+        gpu_memory: float | None = None,
+        offload: str | None = None,
     ):
         self.ckpt = expect(checkpoint, "transformer")  # a single-file checkpoint or LTX-2.5's transformer file
         # LTX-2.5 ships one file per component: the VAEs may come from their own files (default: the checkpoint)
@@ -64,6 +72,17 @@ class Models:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype, self.keep = dtype, keep
         self.accelerate = accelerate  # compile the transformer's blocks and replay their loop from CUDA graphs
+        if gpu_memory is not None and not gpu_memory > 0:
+            raise ValueError(f"gpu_memory is a budget in GiB: give a positive number, got {gpu_memory}")
+        if offload not in (None, "cpu", "disk"):
+            raise ValueError(f"offload must be 'cpu' or 'disk' (or None), got {offload!r}")
+        if (gpu_memory is not None or offload) and accelerate:
+            raise ValueError("streamed weights and accelerate=True do not go together: a CUDA graph holds fixed "
+                             "weights; drop one")  # fmt: skip
+        self.gpu_memory, self.offload = gpu_memory, offload
+        self.working_bytes = 0  # the activations of the largest call, from plan_for
+        self.streamers: dict[str, object] = {}  # transformer variant -> its BlockStreamer (tests and benches read it)
+        self.plans: dict[str, object] = {}  # transformer variant -> its streaming plan
         self.loras = [load_lora(p, s) for p, s in loras]
         self.distilled_lora = load_lora(*distilled_lora) if distilled_lora else None
         self.detailing_lora = load_lora(*detailing_lora) if detailing_lora else None  # DFR's stage-2 IC-LoRA
@@ -105,6 +124,8 @@ class Models:
         for name in names:  # "transformer" releases every transformer variant
             for key in [k for k in self._cache if k == name or k.startswith(name + ":")]:
                 del self._cache[key]
+                if self.streamers.get(key) is not None:
+                    self.streamers[key].close()  # (its counters stay readable)
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -129,12 +150,18 @@ class Models:
                 raise ValueError("this pipeline's detailing stage needs the detailing LoRA (detailing_lora=...)")
             loras.append(self.detailing_lora)
 
+        key = f"transformer:{lora_strength}:{user_loras}:{audio_only}:{detailing}"
+
         def load():
             # LoRAs are fused into the file's bf16 weights, as the official loader does whatever the run's dtype
             # (so a float32 run computes what a bf16 one does, in float32)
             fuse_in = torch.bfloat16 if loras and self._stores_bf16() else self.dtype
-            model = load_transformer(self.ckpt, device=self.device, dtype=fuse_in, audio_only=audio_only,
-                                     av_modulation=self.av_modulation)  # fmt: skip
+            streaming = self.gpu_memory is not None or self.offload is not None
+            model = load_transformer(self.ckpt, device="cpu" if streaming else self.device, dtype=fuse_in,
+                                     audio_only=audio_only, av_modulation=self.av_modulation)  # fmt: skip
+            if streaming:
+                self._stream(key, model, loras, fuse_in)
+                return model
             fuse_loras(model, loras, {n: n for n in self._transformer_layers})
             model = model if fuse_in == self.dtype else model.to(self.dtype)
             if self.accelerate:
@@ -143,7 +170,71 @@ class Models:
                 accelerate(model)
             return model
 
-        return self._get(f"transformer:{lora_strength}:{user_loras}:{audio_only}:{detailing}", load)
+        return self._get(key, load)
+
+    def plan_for(self, frames: int, height: int, width: int, fps: float = 24.0) -> None:
+        """Size the transformer's activations for a clip (a streaming plan keeps room for them)."""
+        from ltx.offload import working_bytes
+
+        self.working_bytes = working_bytes(frames, height, width, fps, self._inner_dim())
+        if self.gpu_memory is not None:
+            self._plan(self._meta_transformer())  # a budget the run cannot fit is refused before any work
+
+    def _meta_transformer(self):
+        """The transformer on the meta device, with the file's float8 layers (for sizes only)."""
+        from ltx.dit import LTX2Transformer
+        from ltx.dit.loading import transformer_config, transformer_keys
+        from ltx.nn import install_fp8_layers
+
+        stored = {name: self.ckpt.tensors[key].dtype for name, key in transformer_keys(self.ckpt).items()}
+        with torch.device("meta"):
+            model = LTX2Transformer(transformer_config(self.ckpt))
+            install_fp8_layers(model, stored)
+        return model
+
+    def _plan(self, model):
+        from ltx import offload
+
+        sizes = offload.sizes(model, "transformer_blocks", self.dtype)
+        budget = self.gpu_memory * offload.GiB if self.gpu_memory is not None else None
+        return offload.plan_or_all(len(model.transformer_blocks), *sizes, self.working_bytes, budget)
+
+    def _inner_dim(self) -> int:
+        from ltx.dit.loading import transformer_config
+
+        cfg = transformer_config(self.ckpt)
+        return cfg.inner_dim if cfg.has_video else cfg.audio_inner_dim
+
+    def _stream(self, key: str, model, loras: list[LoRA], fuse_in: torch.dtype) -> None:
+        """Place `model` (on the CPU) on the device with its blocks streamed (ltx.offload)."""
+        from ltx import offload
+        from ltx.dit.loading import keep_stored_dtype
+
+        names = self._transformer_layers
+
+        def finalize(module, prefix: str) -> None:
+            # the resident model's steps, for this part: LoRA fused on the device, then the run's dtype
+            mine = {n[len(prefix) :]: n[len(prefix) :] for n in names
+                    if n.startswith(prefix) and (prefix or not n.startswith("transformer_blocks."))}  # fmt: skip
+            part = [LoRA(lo.path, lo.strength, {k[len(prefix) :]: v for k, v in lo.pairs.items()
+                                                 if k.startswith(prefix)}, lo.metadata) for lo in loras]  # fmt: skip
+            fuse_loras(module, part, mine)
+            if fuse_in != self.dtype:
+                module.to(self.dtype)
+
+        plan = self._plan(model)
+        mapping = self.ckpt.new_map()
+
+        def read(i: int) -> dict:
+            prefix = f"{TRANSFORMER_PREFIX}transformer_blocks.{i}."
+            return {k[len(prefix) :]: self.ckpt.tensor(k, mapping) for k in self.ckpt.tensors if k.startswith(prefix)}
+
+        def load_cast(name: str, t: torch.Tensor) -> torch.Tensor:
+            return t.to(fuse_in) if t.is_floating_point() and not keep_stored_dtype(name, t) else t
+
+        self.streamers[key] = offload.stream(model, "transformer_blocks", plan, device=self.device, finalize=finalize,
+                                             source=self.offload or "cpu", read=read, load_cast=load_cast)  # fmt: skip
+        self.plans[key] = plan
 
     def _stores_bf16(self) -> bool:
         """Whether the transformer's LoRA-able weights are stored in bf16 (not float32, not float8)."""
@@ -237,9 +328,10 @@ class Models:
             return self._from_file(prompts)
         from ltx.text.encoder import TextEncoder
 
-        text = TextEncoder(self.gemma, self.ckpt, device=self.device, dtype=self.dtype)
+        text = TextEncoder(self.gemma, self.ckpt, device=self.device, dtype=self.dtype, gpu_memory=self.gpu_memory)
         fuse_loras(text.processor, self.loras, self._text_layers)
         out = [text.encode([p]) for p in prompts]
+        text.unload_gemma()
         del text
         self.release()
         return out

@@ -51,6 +51,12 @@ class Result:
     timings: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds) of this run
 
 
+def budget_tiling(gib: float) -> Tiling:
+    """The decode's tiles under a GPU memory budget: ltx-core 1.2.0's default tiles from 16 GiB, its 1.0.0 ones
+    (512 px / 64 frames) below (LTX-2.5's diffusion decoder then picks its own for the memory left)."""
+    return Tiling() if gib >= 16 else Tiling(tile_px=512, overlap_px=64, tile_frames=64, overlap_frames=24)
+
+
 def check_tiling(models: Models, tiling: Tiling | DiffusionTiling | None) -> None:
     """Raise before any work when the tiling does not fit the video VAE file's decoder. A `Tiling` (the
     conv decoder's) asks the diffusion decoder to choose its tiles for the free memory; a DiffusionTiling
@@ -104,8 +110,11 @@ class Run:
         check_size(req.height, req.width, req.frames, req.fps, multiple)
         if (multiple == 64 if upsamples is None else upsamples) and models.upsampler_path is None:
             raise ValueError("this pipeline upsamples its first stage: give the spatial x2 upsampler (upsampler=...)")
+        if video and req.tiling is None and models.gpu_memory is not None:
+            req = replace(req, tiling=budget_tiling(models.gpu_memory))  # a budget decodes in tiles
         if video:
             check_tiling(models, req.tiling)
+        models.plan_for(req.frames, req.height, req.width, req.fps)
         self.models, self.req = models, req
         self.defaults = version_defaults(models.version)
         self.generator = generator_for(req.seed, models.device)

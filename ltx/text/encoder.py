@@ -97,6 +97,7 @@ class TextEncoder:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.bfloat16,
         max_length: int = 1024,
+        gpu_memory: float | None = None,
     ):
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(checkpoint)
         text_config(ckpt)  # a file without a text side (e.g. the text encoder file given twice) says so first
@@ -105,8 +106,13 @@ class TextEncoder:
         packed = Path(text_encoder).is_file()
         self.processor = load_text_processor(ckpt, text_encoder=text_encoder if packed else None, device=device,
                                              dtype=dtype, gemma_hidden=hidden, gemma_layers=layers)  # fmt: skip
-        kind = Gemma4 if packed else Gemma
-        self.gemma = kind(text_encoder, device=device, dtype=dtype, max_length=max_length)
+        if gpu_memory is not None and packed:
+            raise ValueError("streaming the text encoder under a GPU memory budget is built for Gemma-3 folders; "
+                             "encode LTX-2.5's prompts with `ltx encode` first, then pass --prompts")  # fmt: skip
+        if packed:
+            self.gemma = Gemma4(text_encoder, device=device, dtype=dtype, max_length=max_length)
+        else:
+            self.gemma = Gemma(text_encoder, device=device, dtype=dtype, max_length=max_length, gpu_memory=gpu_memory)
 
     @torch.inference_mode()
     def encode(self, prompts: str | list[str]) -> PromptEmbeddings:
@@ -116,6 +122,8 @@ class TextEncoder:
 
     def unload_gemma(self) -> None:
         """Free Gemma (most of the memory) once the prompts are encoded."""
+        if getattr(self.gemma, "streamer", None) is not None:
+            self.gemma.streamer.close()
         del self.gemma.model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -63,7 +63,9 @@ class Gemma:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.bfloat16,
         max_length: int = 1024,
+        gpu_memory: float | None = None,
     ):
+        """`gpu_memory` (GiB): stream the decoder layers that do not fit from pinned host memory (ltx.offload)."""
         from transformers import Gemma3TextModel
 
         path = check_folder(folder, "Gemma", _HINT)
@@ -77,14 +79,20 @@ class Gemma:
         files = weight_files(path, "Gemma-3")
         with torch.device("meta"):
             model = Gemma3TextModel(config)
-        model = load_into(model, files, _PREFIXES, device=device, dtype=dtype, what="Gemma-3 language model",
+        load_on = "cpu" if gpu_memory is not None else device
+        model = load_into(model, files, _PREFIXES, device=load_on, dtype=dtype, what="Gemma-3 language model",
                           ignore=("lm_head.", "vision_tower.", "multi_modal_projector."))  # fmt: skip
         # Buffers transformers computes at construction (not stored): make them real on `device`.
-        model.embed_tokens.embed_scale = torch.tensor(model.embed_tokens.scalar_embed_scale, device=device)
-        model.rotary_emb = type(model.rotary_emb)(config).to(device)
+        model.embed_tokens.embed_scale = torch.tensor(model.embed_tokens.scalar_embed_scale, device=load_on)
+        model.rotary_emb = type(model.rotary_emb)(config).to(load_on)
         left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
         if left:
             raise RuntimeError(f"Gemma buffers left unset ({left[:3]}): this transformers version is not supported")
+        self.streamer = None
+        if gpu_memory is not None:
+            from ltx.offload import stream_loaded
+
+            self.streamer = stream_loaded(model, "layers", device, gpu_memory, "Gemma")
         self.model, self.config, self.device = model, config, torch.device(device)
 
     @property
