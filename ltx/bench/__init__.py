@@ -1,9 +1,10 @@
 """`ltx bench [suites] --out DIR` (also `python -m bench`): kernel and end-to-end benchmarks on the GPU, each
 beside its peers in the same run. Suites: ceilings, attention, attention-sweep, norm, gemm (ltx/bench/kernels.py),
-e2e, e2e-compiled (ltx/bench/e2e.py), ltxv-forward, ltxv-generate (LTX-Video, ltx/bench/ltxv.py); default: all
-but the sweep and the LTX-Video suites. Prints a table per suite and writes
-`<date>-<suite>.json` and `.csv` (with the device, torch, triton and CUDA versions) and, where the suite has
-one, a `.png` plot (matplotlib). `--plot FILE.json ...` redraws the plots of saved results (no GPU needed)."""
+e2e, e2e-compiled (ltx/bench/e2e.py), ltxv-forward, ltxv-generate (LTX-Video, ltx/bench/ltxv.py), offload
+(block streaming under a memory budget, ltx/bench/offload.py); default: all but the sweep, LTX-Video and offload.
+Prints a table per suite and writes `<date>-<suite>.json` and `.csv` (with the device, torch, triton and CUDA
+versions) and, where the suite has one, a `.png` plot (matplotlib). `--plot FILE.json ...` redraws the plots of
+saved results (no GPU needed)."""
 
 from __future__ import annotations
 
@@ -57,11 +58,11 @@ def write(out: Path, suite: str, env: dict, rows: list[dict]) -> Path:
 
 
 def _runners() -> dict:
-    from ltx.bench import e2e, kernels, ltxv
+    from ltx.bench import e2e, kernels, ltxv, offload
 
     return {"ceilings": kernels.ceilings, "attention": kernels.attention, "attention-sweep": kernels.attention_sweep,
             "norm": kernels.norm, "gemm": kernels.gemm, "e2e": e2e.run, "e2e-compiled": e2e.run_compiled,
-            "ltxv-forward": ltxv.forward, "ltxv-generate": ltxv.generate}  # fmt: skip
+            "ltxv-forward": ltxv.forward, "ltxv-generate": ltxv.generate, "offload": offload.run}  # fmt: skip
 
 
 def add_parser(sub) -> None:

@@ -4,7 +4,8 @@
 - attention: TFLOP/s per case, one bar per implementation;
 - e2e, e2e-compiled: time per variant as bars, one group per size, each bar labelled with its ratio to the
   best official variant of its size (ltx-core 1.2.0 compiled + captured where present, else ltx-core);
-- ltxv-forward, ltxv-generate: the same, against diffusers (forward) and ltx-video's pipelines (generation).
+- ltxv-forward, ltxv-generate: the same, against diffusers (forward) and ltx-video's pipelines (generation);
+- offload: the same, against our all-resident call.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def plot(result: dict, path: Path) -> Path | None:
     suite = result.get("suite") or _guess(result["rows"])
     draw = {"attention-sweep": _sweep, "attention": _bars_per_case, "e2e": _e2e, "e2e-compiled": _e2e,
             "ltxv-forward": partial(_e2e, official=("diffusers",)),
-            "ltxv-generate": partial(_e2e, official=("ltx-video 0.1.2",))}.get(suite)  # fmt: skip
+            "ltxv-generate": partial(_e2e, official=("ltx-video 0.1.2",)),
+            "offload": partial(_e2e, official=("ours, all resident",))}.get(suite)  # fmt: skip
     if draw is None:
         return None
     try:
