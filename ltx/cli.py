@@ -1,4 +1,4 @@
-"""The `ltx` command: parity, inspect, encode, generate, bench."""
+"""The `ltx` command: parity, inspect, encode, generate, train, bench."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from ltx import bench
-from ltx.commands import encode, generate, inspect, parity
+from ltx.commands import encode, generate, inspect, parity, train
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ltx", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (parity, inspect, encode, generate, bench):
+    for command in (parity, inspect, encode, generate, train, bench):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     from ltx.checkpoint import CheckpointError

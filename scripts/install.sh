@@ -21,6 +21,8 @@ wheels=../shared/oracle
 if [ "${LTX_ORACLE:-1.2.0}" = "1.2.0" ] && ls $wheels/ltx_core-1.2.0-*.whl >/dev/null 2>&1; then
     echo "install.sh: oracle = ltx-core / ltx-pipelines 1.2.0 from $wheels"
     $PIP install --no-deps $wheels/ltx_core-1.2.0-*.whl $wheels/ltx_pipelines-1.2.0-*.whl
+    # ltx-trainer 1.2.0: the oracle of a training step (its strategies and samplers; peft from the oracle extra)
+    ls $wheels/ltx_trainer-1.2.0-*.whl >/dev/null 2>&1 && $PIP install --no-deps $wheels/ltx_trainer-1.2.0-*.whl
 else
     echo "install.sh: oracle = ltx-core / ltx-pipelines 1.0.0 from PyPI (1.2.0 wheels not found in $wheels)"
     $PIP install --no-deps "ltx-core==1.0.0" "ltx-pipelines==1.0.0"

@@ -96,3 +96,41 @@ def write_test_audio(dst: str | Path, seconds: float, rate: int = 44100) -> Path
 
     write_wav(dst, tone_clip(seconds, rate)[0], rate)
     return Path(dst)
+
+
+def write_tiny_dataset(checkpoint: str | Path, folder: str | Path, *, samples: int = 2, frames: int = 2,
+                       height: int = 2, width: int = 3, audio: bool = True, reference: bool = True,
+                       text: int = 8, seed: int = 0) -> Path:  # fmt: skip
+    """A dataset in ltx-trainer 1.2.0's preprocessed layout (latents/, conditions/ with the feature extractor's
+    outputs, audio_latents/, reference_latents/ at half size) for `checkpoint`'s text side."""
+    from ltx.text.processor import load_connectors
+
+    proc = load_connectors(Checkpoint(checkpoint))
+    video_dim = proc.video_embeddings_connector.cfg.dim
+    audio_dim = proc.audio_embeddings_connector.cfg.dim if proc.audio_embeddings_connector is not None else None
+    folder = Path(folder)
+    g = torch.Generator().manual_seed(seed)
+    for i in range(samples):
+        name = f"clip_{i:03d}.pt"
+        entries = {"latents": {"latents": torch.randn(128, frames, height, width, generator=g), "num_frames": frames,
+                               "height": height, "width": width, "fps": 24.0}}  # fmt: skip
+        mask = torch.ones(text, dtype=torch.bool)
+        mask[text - 1 - i % 3 :] = False
+        cond = {"video_prompt_embeds": torch.randn(text, video_dim, generator=g), "prompt_attention_mask": mask}
+        if audio_dim:
+            cond["audio_prompt_embeds"] = torch.randn(text, audio_dim, generator=g)
+        entries["conditions"] = cond
+        if audio:
+            entries["audio_latents"] = {"latents": torch.randn(8, 5, 16, generator=g), "num_time_steps": 5}
+        if reference:
+            r = torch.randn(128, frames, max(1, height // 2), max(1, width // 2), generator=g)
+            entries["reference_latents"] = {
+                "latents": r,
+                "num_frames": frames,
+                "height": r.shape[2],
+                "width": r.shape[3],
+            }
+        for source, value in entries.items():
+            (folder / source).mkdir(parents=True, exist_ok=True)
+            torch.save(value, folder / source / name)
+    return folder

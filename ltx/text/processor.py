@@ -43,6 +43,10 @@ class TextProcessor(nn.Module):
     def forward(self, hidden_states, mask: torch.Tensor) -> PromptEmbeddings:
         """Gemma hidden states ((B, T, D) per layer, embeddings first) and the (B, T) token mask."""
         video, audio = self.text_embedding_projection(hidden_states, mask)
+        return self.connect(video, audio, mask)
+
+    def connect(self, video: torch.Tensor, audio: torch.Tensor | None, mask: torch.Tensor) -> PromptEmbeddings:
+        """The connectors alone, on the feature extractor's outputs (what ltx-trainer's `conditions` files hold)."""
         video = self.video_embeddings_connector(video, mask)
         if self.audio_embeddings_connector is not None:
             audio = self.audio_embeddings_connector(audio, mask)
@@ -148,3 +152,18 @@ def load_text_processor(
     owned = set(ckpt.components["text_connectors"]) | set(source.components["text_projection"])
     files = ckpt if source is ckpt else CheckpointSet([ckpt.path, source.path], ckpt.path)
     return load_state(module, files, keys, owned, device=device, dtype=dtype, what=f"text side ({cfg.version})")
+
+
+def load_connectors(path: str | os.PathLike | Checkpoint, *, device="cpu", dtype=torch.float32) -> TextProcessor:
+    """The text processor of an LTX-2 file for its connectors alone (`TextProcessor.connect`, on features already
+    extracted, as ltx-trainer's `conditions` hold them): the Gemma it was made for need not be known."""
+    ckpt = expect(path, "text_connectors")
+    cfg = text_config(ckpt)
+    first = "text_embedding_projection." + (
+        "aggregate_embed.weight" if cfg.version == "v1" else "video_aggregate_embed.weight"
+    )
+    if first not in ckpt.tensors:
+        raise ConfigError(f"{ckpt.path}: holds no text projection; pass the text encoder file that has it "
+                          "(load_text_processor(..., text_encoder=...))")  # fmt: skip
+    width = ckpt.tensors[first].shape[1]  # = Gemma's width x (its layers + 1): any split of it builds the same
+    return load_text_processor(ckpt, device=device, dtype=dtype, gemma_hidden=width, gemma_layers=0)

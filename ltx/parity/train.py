@@ -1,0 +1,151 @@
+"""One LoRA training step against ltx-trainer 1.2.0, on a tiny official-layout checkpoint, float32 CPU.
+
+The official step is composed from the wheel as its trainer runs it: ltx-core's LTXModel (built from the file as
+ltx-core's builder does), peft's LoRA with ltx-trainer's LoraConfig (rank, alpha, target modules, init), the
+text-to-video strategy's `prepare_training_inputs` (with audio, first-frame conditioning) and `compute_loss`, the
+mean over the batch, backward, gradient clipping, AdamW (torch's defaults, the trainer's learning rate). The text
+features enter after the connectors (the trainer runs its embeddings processor first; ours equals ltx-core's,
+proven by the text parity). Both sides start from the same LoRA A (copied) and B = 0 plus a nudge, so the
+gradients of A are not zero, and draw the batch's mask, sigma and noise from torch's global generator seeded alike.
+Compared: the per-sample loss, every LoRA gradient, every LoRA weight after the step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ltx.parity.compare import Row, compare_exact
+from ltx.parity.oracle import OfficialTransformer, require
+
+
+def batch(cfg, seed: int = 5, b: int = 2, frames: int = 3, h: int = 4, w: int = 6, audio_t: int = 5, text: int = 7):
+    """A batch (and IC-LoRA reference latents at half the size)."""
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "video": torch.randn(b, 128, frames, h, w, generator=g),
+        "reference": torch.randn(b, 128, frames, h // 2, w // 2, generator=g),
+        "audio": torch.randn(b, 8, audio_t, 16, generator=g),
+        "video_context": torch.randn(b, text, cfg.inner_dim, generator=g),
+        "audio_context": torch.randn(b, text, cfg.audio_inner_dim, generator=g),
+        "mask": torch.ones(b, text, dtype=torch.long),
+    }
+
+
+def _grad(weight: torch.Tensor) -> torch.Tensor:
+    """The gradient (zeros for a layer the step did not reach, e.g. the audio stream's in IC-LoRA)."""
+    return torch.zeros_like(weight) if weight.grad is None else weight.grad.clone()
+
+
+def _nudge(weight: torch.Tensor, name: str, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed + sum(map(ord, name)))
+    return 0.01 * torch.randn(weight.shape, generator=g)
+
+
+def ours_step(path, x, *, rank, alpha, lr, max_norm, first_frame_p, seed, ic=False, fps=24.0):
+    from ltx.dit import load_transformer
+    from ltx.train.flow import loss, prepare
+    from ltx.train.lora import add_lora, lora_parameters
+
+    model = load_transformer(path, dtype=torch.float32)
+    adapters = add_lora(model, rank, alpha)
+    with torch.no_grad():
+        for name, a in adapters.items():
+            a.lora_B.weight.copy_(_nudge(a.lora_B.weight, name, seed))
+    init = {name: a.lora_A.weight.detach().clone() for name, a in adapters.items()}
+    params = lora_parameters(adapters)
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    torch.manual_seed(seed)
+    if ic:
+        p = prepare(x["video"], x["video_context"], fps=fps, context_mask=x["mask"], reference=x["reference"],
+                    first_frame_p=first_frame_p)  # fmt: skip
+    else:
+        p = prepare(x["video"], x["video_context"], fps=fps, context_mask=x["mask"], audio_latent=x["audio"],
+                    audio_context=x["audio_context"], first_frame_p=first_frame_p)  # fmt: skip
+    v, a = model(p.video, p.audio)
+    per_sample = loss(v, a, p)
+    per_sample.mean().backward()
+    torch.nn.utils.clip_grad_norm_(params, max_norm)
+    out = {"loss": per_sample.detach()}
+    for name, ad in adapters.items():
+        out[f"grad/{name}.lora_A"], out[f"grad/{name}.lora_B"] = _grad(ad.lora_A.weight), _grad(ad.lora_B.weight)
+    optimizer.step()
+    for name, ad in adapters.items():
+        out[f"after/{name}.lora_A"], out[f"after/{name}.lora_B"] = ad.lora_A.weight.detach(), ad.lora_B.weight.detach()
+    return out, init
+
+
+def official_step(path, x, init, *, rank, alpha, lr, max_norm, first_frame_p, seed, ic=False, fps=24.0):
+    peft = require("peft")
+    t2v = require("ltx_trainer.training_strategies.text_to_video")
+    v2v = require("ltx_trainer.training_strategies.video_to_video")
+    samplers = require("ltx_trainer.timestep_samplers")
+    from ltx.checkpoint import Checkpoint
+    from ltx.dit.loading import transformer_config
+
+    cfg = transformer_config(Checkpoint(path))
+    model = OfficialTransformer(path, torch.device("cpu"), torch.float32, cfg.has_audio).model
+    model.requires_grad_(False)
+    lora = peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, init_lora_weights=True,
+                           target_modules=["to_k", "to_q", "to_v", "to_out.0"])  # fmt: skip
+    model = peft.get_peft_model(model, lora)
+    layers = {}
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+            layer = name.removeprefix("base_model.model.")
+            layers[layer] = module
+            with torch.no_grad():
+                module.lora_A["default"].weight.copy_(init[layer])
+                module.lora_B["default"].weight.copy_(_nudge(module.lora_B["default"].weight, layer, seed))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    if ic:
+        strategy = v2v.VideoToVideoStrategy(v2v.VideoToVideoConfig(first_frame_conditioning_p=first_frame_p))
+    else:
+        config = t2v.TextToVideoConfig(first_frame_conditioning_p=first_frame_p, with_audio=True)
+        strategy = t2v.TextToVideoStrategy(config)
+    b, _, f, h, w = x["video"].shape
+    data = {
+        "latents": {"latents": x["video"], "num_frames": torch.full((b,), f), "height": torch.full((b,), h),
+                    "width": torch.full((b,), w), "fps": torch.full((b,), fps)},
+        "conditions": {"video_prompt_embeds": x["video_context"], "audio_prompt_embeds": x["audio_context"],
+                       "prompt_attention_mask": x["mask"]},
+        "audio_latents": {"latents": x["audio"]},
+    }  # fmt: skip
+    if ic:
+        _, _, rf, rh, rw = x["reference"].shape
+        data["ref_latents"] = {"latents": x["reference"], "num_frames": torch.full((b,), rf),
+                               "height": torch.full((b,), rh), "width": torch.full((b,), rw)}  # fmt: skip
+        del data["audio_latents"]
+    torch.manual_seed(seed)
+    inputs = strategy.prepare_training_inputs(data, samplers.ShiftedLogitNormalTimestepSampler())
+    v, a = model(video=inputs.video, audio=inputs.audio, perturbations=None)
+    per_sample = strategy.compute_loss(v, a, inputs)
+    per_sample.mean().backward()
+    torch.nn.utils.clip_grad_norm_(params, max_norm)
+    out = {"loss": per_sample.detach()}
+    for layer, m in layers.items():
+        out[f"grad/{layer}.lora_A"] = _grad(m.lora_A["default"].weight)
+        out[f"grad/{layer}.lora_B"] = _grad(m.lora_B["default"].weight)
+    optimizer.step()
+    for layer, m in layers.items():
+        out[f"after/{layer}.lora_A"] = m.lora_A["default"].weight.detach()
+        out[f"after/{layer}.lora_B"] = m.lora_B["default"].weight.detach()
+    return out
+
+
+def train_step_parity(path: str | Path, *, rank: int = 4, alpha: float = 4, lr: float = 1e-3, max_norm: float = 1.0,
+                      first_frame_p: float = 0.5, seed: int = 3, ic: bool = False, ours_lr: float | None = None,
+                      group: str = "train step") -> list[Row]:  # fmt: skip
+    """Rows for the loss, every LoRA gradient and every updated LoRA weight (float32 CPU), text-to-video with audio
+    or (`ic`) IC-LoRA with half-size reference latents. `ours_lr` changes our side only, to show a wrong setting
+    is caught."""
+    from ltx.checkpoint import Checkpoint
+    from ltx.dit.loading import transformer_config
+
+    x = batch(transformer_config(Checkpoint(path)))
+    kw = dict(rank=rank, alpha=alpha, max_norm=max_norm, first_frame_p=first_frame_p, seed=seed, ic=ic)
+    got, init = ours_step(path, x, lr=lr if ours_lr is None else ours_lr, **kw)
+    ref = official_step(path, x, init, lr=lr, **kw)
+    return compare_exact(group, got, ref)

@@ -1,0 +1,310 @@
+"""LoRA and IC-LoRA training of the LTX-2 transformer on ltx-trainer 1.2.0's preprocessed data (`ltx train CONFIG`).
+
+Data: a folder as ltx-trainer's preprocessing writes it: `latents/**/*.pt` ({"latents": (128, F', H', W'),
+"num_frames", "height", "width", "fps"}), the same relative paths under `conditions/` ({"video_prompt_embeds",
+"audio_prompt_embeds", "prompt_attention_mask"}: the text feature extractor's outputs, the connectors run here, as
+there; a `latent_X.pt` may pair with `condition_X.pt`), `audio_latents/` ({"latents": (8, T, 16)}) with `with_audio`,
+`reference_latents/` for IC-LoRA. Every file is checked before the first step.
+
+Each step: the flow-matching objective (flow.py) on a batch, the mean over it, backward (per-block activation
+checkpointing if asked), gradient clipping, AdamW on the float32 LoRA parameters (the base model in bf16), the
+learning-rate schedule. Every `checkpoint_every` steps: the LoRA (ComfyUI keys) and the training state (optimizer,
+schedule, generator, step), so a crash loses at most the steps since; a run resumes from the newest state in its
+output folder (a state from another config is refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ltx.train.flow import SigmaSampler, loss, prepare
+from ltx.train.lora import DEFAULT_TARGETS, add_lora, load_lora_weights, lora_parameters, lora_state, save_lora
+
+SCHEDULES = ("constant", "linear", "cosine")
+DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    checkpoint: str  # the LTX-2 single-file checkpoint (transformer + text connectors)
+    data: str  # the preprocessed folder
+    output: str
+    mode: str = "lora"  # "lora" (text-to-video) or "ic-lora" (with reference latents)
+    with_audio: bool = False
+    rank: int = 32
+    alpha: float = 32
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    dropout: float = 0.0
+    steps: int = 1000
+    learning_rate: float = 1e-4
+    batch_size: int = 1
+    max_grad_norm: float = 1.0
+    schedule: str = "linear"  # constant, linear (to 0.1x), cosine (to 0)
+    first_frame_p: float = 0.1
+    sigma_sampler: str = "shifted_logit_normal"
+    checkpoint_every: int = 250
+    gradient_checkpointing: bool = True
+    dtype: str = "bfloat16"
+    device: str | None = None
+    seed: int = 42
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mode not in ("lora", "ic-lora"):
+            problems.append(f"mode must be 'lora' or 'ic-lora', got {self.mode!r}")
+        if self.mode == "ic-lora" and self.with_audio:
+            problems.append("ic-lora trains the video alone (ltx-trainer's video-to-video strategy): drop with_audio")
+        for name in ("rank", "steps", "batch_size", "checkpoint_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
+        for name in ("alpha", "learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0 or value != value:
+                problems.append(f"{name} must be a positive number, got {value!r}")
+        if not 0 <= self.first_frame_p <= 1 or not 0 <= self.dropout < 1 or self.max_grad_norm < 0:
+            problems.append("first_frame_p must be in [0, 1], dropout in [0, 1), max_grad_norm >= 0")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.dtype not in DTYPES:
+            problems.append(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.sigma_sampler not in ("shifted_logit_normal", "uniform"):
+            problems.append(f"sigma_sampler must be 'shifted_logit_normal' or 'uniform', got {self.sigma_sampler!r}")
+        if problems:
+            raise ValueError("training config: " + "; ".join(problems))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> TrainConfig:
+        """A YAML or TOML file of these fields (unknown keys are an error naming them)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such training config")
+        text = path.read_text()
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            raw = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text)
+        else:
+            raise ValueError(f"{path}: a training config is a .yaml / .yml or .toml file")
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: the config must be a mapping of settings, got {type(raw).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
+        if "targets" in raw:
+            raw["targets"] = tuple(raw["targets"])
+        return cls(**raw)
+
+    def fingerprint(self) -> str:
+        """What a resumed run must share with the one that saved the state."""
+        keep = ("checkpoint", "mode", "with_audio", "rank", "alpha", "targets", "dtype")
+        return hashlib.sha256(json.dumps({k: getattr(self, k) for k in keep}, default=list).encode()).hexdigest()[:16]
+
+
+# -- data ------------------------------------------------------------------------------------------
+@dataclass
+class Dataset:
+    root: Path
+    files: list[dict[str, Path]] = field(default_factory=list)  # per sample: source -> file
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, sources: tuple[str, ...]) -> Dataset:
+        root = Path(root)
+        if not (root / "latents").is_dir():
+            raise FileNotFoundError(f"{root}: no latents/ folder (the data is ltx-trainer's preprocessed layout)")
+        latents = sorted((root / "latents").rglob("*.pt"))
+        if not latents:
+            raise ValueError(f"{root}/latents: holds no .pt files")
+        files, missing = [], []
+        for path in latents:
+            rel = path.relative_to(root / "latents")
+            sample = {"latents": path}
+            for source in sources:
+                other = root / source / rel
+                if source == "conditions" and not other.exists() and path.name.startswith("latent_"):
+                    other = root / source / rel.with_name("condition_" + path.stem[7:] + ".pt")
+                if not other.exists():
+                    missing.append(str(other.relative_to(root)))
+                sample[source] = other
+            files.append(sample)
+        if missing:
+            raise ValueError(f"{root}: {len(missing)} files missing for the samples in latents/: "
+                             f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")  # fmt: skip
+        return cls(root, files)
+
+    def load(self, index: int) -> dict[str, dict]:
+        out = {}
+        for source, path in self.files[index].items():
+            try:
+                out[source] = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as e:  # noqa: BLE001 - any unreadable file is named
+                raise ValueError(f"{path}: not a readable tensor file ({e})") from None
+        return out
+
+
+def _check_sample(sample: dict, files: dict[str, Path], channels: int, text_dims: tuple[int, int | None]) -> None:
+    lat = sample["latents"]
+    if not isinstance(lat, dict) or "latents" not in lat or lat["latents"].ndim != 4:
+        raise ValueError(f"{files['latents']}: expected a dict with 'latents' (C, F', H', W')")
+    if lat["latents"].shape[0] != channels:
+        raise ValueError(f"{files['latents']}: latents have {lat['latents'].shape[0]} channels, the model {channels}")
+    cond = sample["conditions"]
+    for key in ("video_prompt_embeds", "prompt_attention_mask"):
+        if key not in cond:
+            raise ValueError(f"{files['conditions']}: has no {key!r}")
+    if cond["video_prompt_embeds"].shape[-1] != text_dims[0]:
+        raise ValueError(f"{files['conditions']}: video_prompt_embeds are {cond['video_prompt_embeds'].shape[-1]} "
+                         f"wide, this checkpoint's connectors take {text_dims[0]}")  # fmt: skip
+    for source in ("audio_latents", "reference_latents"):
+        if source in sample and (not isinstance(sample[source], dict) or "latents" not in sample[source]):
+            raise ValueError(f"{files[source]}: expected a dict with 'latents'")
+
+
+def _stack(samples: list[dict], source: str, key: str, files) -> torch.Tensor:
+    shapes = {tuple(s[source][key].shape) for s in samples}
+    if len(shapes) > 1:
+        raise ValueError(f"a batch mixes {source} of shapes {sorted(shapes)} ({[str(f[source]) for f in files]}): "
+                         "use batch_size 1 or samples of one size")  # fmt: skip
+    return torch.stack([s[source][key] for s in samples])
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def checkpoint_blocks(model) -> None:
+    """Recompute each block's activations in the backward pass instead of keeping them (applied from outside)."""
+    from torch.utils.checkpoint import checkpoint
+
+    for block in model.transformer_blocks:
+        forward = block.forward
+        block.forward = lambda *a, f=forward, **k: checkpoint(f, *a, use_reentrant=False, **k)
+
+
+def _schedule(optimizer, kind: str, steps: int):
+    if kind == "linear":
+        return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=0.1, total_iters=steps)
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=0)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def _latest_state(folder: Path) -> Path | None:
+    states = sorted(folder.glob("state_step_*.pt"))
+    return states[-1] if states else None
+
+
+def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
+    """Run `cfg`; returns the final LoRA file. `on_step(step, loss)` is called after each step (tests)."""
+    from tqdm import tqdm
+
+    from ltx.dit import load_transformer
+    from ltx.dit.loading import transformer_config
+    from ltx.files import expect
+    from ltx.text.processor import load_connectors
+
+    sources = ("conditions",) + (("audio_latents",) if cfg.with_audio else ()) + (
+        ("reference_latents",) if cfg.mode == "ic-lora" else ())  # fmt: skip
+    data = Dataset.open(cfg.data, sources)
+    ckpt = expect(cfg.checkpoint, "transformer")
+    mcfg = transformer_config(ckpt)
+    if cfg.with_audio and not mcfg.has_audio:
+        raise ValueError(f"{ckpt.path}: the video-only transformer cannot train with_audio")
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = DTYPES[cfg.dtype]
+    processor = load_connectors(ckpt, device=device, dtype=dtype)
+    text_dims = (processor.video_embeddings_connector.cfg.dim, None)
+    for i in range(len(data.files)):  # every file checked before the first step
+        _check_sample(data.load(i), data.files[i], mcfg.in_channels, text_dims)
+    out = Path(cfg.output)
+    folder = out / "checkpoints"
+    state_path = _latest_state(folder) if cfg.resume else None
+    state = torch.load(state_path, map_location="cpu", weights_only=False) if state_path else None
+    if state is not None and state["fingerprint"] != cfg.fingerprint():
+        raise ValueError(f"{state_path}: saved by a run of another config (checkpoint, mode, rank, alpha, targets or "
+                         "dtype differ); point output elsewhere or set resume: false")  # fmt: skip
+
+    model = load_transformer(ckpt, device=device, dtype=dtype)
+    adapters = add_lora(model, cfg.rank, cfg.alpha, targets=cfg.targets, dropout=cfg.dropout,
+                        generator=torch.Generator(device).manual_seed(cfg.seed + 2))  # fmt: skip
+    if cfg.gradient_checkpointing:
+        checkpoint_blocks(model)
+    params = lora_parameters(adapters)
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    scheduler = _schedule(optimizer, cfg.schedule, cfg.steps)
+    generator = torch.Generator(device).manual_seed(cfg.seed)
+    order = torch.Generator().manual_seed(cfg.seed + 1)
+    step = 0
+    if state is not None:
+        load_lora_weights(adapters, state["lora"], str(state_path))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        order.set_state(state["order"])
+        step = state["step"]
+    sampler = SigmaSampler(cfg.sigma_sampler)
+    meta = {"ltx": "train", "mode": cfg.mode, "rank": str(cfg.rank), "alpha": str(cfg.alpha),
+            "targets": ",".join(cfg.targets), "checkpoint": Path(cfg.checkpoint).name}  # fmt: skip
+
+    def save(at: int) -> Path:
+        lora = save_lora(folder / f"lora_step_{at:05d}.safetensors", adapters, metadata={**meta, "step": str(at)})
+        torch.save({"step": at, "fingerprint": cfg.fingerprint(), "lora": lora_state(adapters, torch.float32),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "generator": generator.get_state(), "order": order.get_state()},
+                   folder / f"state_step_{at:05d}.pt")  # fmt: skip
+        return lora
+
+    bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=not progress)
+    start, first, last = time.perf_counter(), step, None
+    model.train()
+    while step < cfg.steps:
+        picks = torch.randint(len(data.files), (cfg.batch_size,), generator=order).tolist()
+        samples = [data.load(i) for i in picks]
+        files = [data.files[i] for i in picks]
+        x = _stack(samples, "latents", "latents", files).to(device, dtype)
+        cond = {k: _stack(samples, "conditions", k, files).to(device) for k in samples[0]["conditions"]}
+        mask = cond["prompt_attention_mask"]
+        audio_features = cond["audio_prompt_embeds"].to(dtype) if "audio_prompt_embeds" in cond else None
+        with torch.no_grad():
+            text = processor.connect(cond["video_prompt_embeds"].to(dtype), audio_features, mask)
+        fps = float(samples[0]["latents"].get("fps", 24))
+        kw = {}
+        if cfg.with_audio:
+            kw = dict(audio_latent=_stack(samples, "audio_latents", "latents", files).to(device, dtype),
+                      audio_context=text.audio)  # fmt: skip
+        if cfg.mode == "ic-lora":
+            kw["reference"] = _stack(samples, "reference_latents", "latents", files).to(device, dtype)
+        p = prepare(x, text.video, fps=fps, context_mask=text.mask, sampler=sampler, first_frame_p=cfg.first_frame_p,
+                    generator=generator, **kw)  # fmt: skip
+        v, a = model(p.video, p.audio)
+        value = loss(v.float(), None if a is None else a.float(), p).mean()
+        if not torch.isfinite(value):
+            raise FloatingPointError(f"step {step + 1}: the loss is {value.item()} (lower the learning rate?)")
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        if cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        last = value.item()
+        bar.set_postfix(loss=f"{last:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                        its=f"{(step - first) / (time.perf_counter() - start):.2f}")  # fmt: skip
+        bar.update(1)
+        if on_step is not None:
+            on_step(step, last)
+        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            save(step)
+    bar.close()
+    final = save(step)
+    return final

@@ -1,0 +1,237 @@
+"""Training (ltx.train): one LoRA step and one IC-LoRA step against ltx-trainer 1.2.0 (the oracle: its strategies,
+sampler and peft's LoRA on ltx-core's model), the sigma sampler, LoRA files that our pipelines and ltx-core's names
+take, a tiny run that learns, a crash resumed exactly, and bad input named before the first step."""
+
+import dataclasses
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from util import failed_rows
+
+from ltx.train.flow import SigmaSampler
+from ltx.train.lora import add_lora, load_lora_weights, lora_state
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    pytest.importorskip("ltx_core", reason="the tiny checkpoint is written from the official modules")
+    from ltx.parity.fixtures import write_tiny_checkpoint
+    from ltx.parity.pipeline_fixtures import write_prompt_file, write_tiny_dataset
+
+    folder = tmp_path_factory.mktemp("train")
+    ckpt = write_tiny_checkpoint("ltx-2.3-tiny", folder / "tiny.safetensors")
+    data = write_tiny_dataset(ckpt, folder / "data", height=4, width=6)
+    prompts = write_prompt_file(ckpt, folder / "prompts.safetensors", ["a prompt", "a negative prompt"], 0)
+    return {"checkpoint": ckpt, "data": data, "prompts": prompts, "folder": folder}
+
+
+def _trainer_oracle():
+    pytest.importorskip("ltx_trainer", reason="ltx-trainer 1.2.0 is the oracle (scripts/install.sh)")
+    pytest.importorskip("peft", reason="ltx-trainer's LoRA layers are peft's")
+
+
+@pytest.mark.oracle
+def test_lora_step_matches_ltx_trainer(tiny):
+    """Text-to-video with audio and first-frame conditioning: the per-sample loss is bitwise ltx-trainer's; the
+    LoRA gradients agree to <= 1e-6 and the weights after the AdamW step to <= 1e-5 (relative): the audio <-> video
+    cross-attention's backward sums in another order than ltx-core's (the IC-LoRA step below, video alone, is
+    bitwise in every tensor)."""
+    _trainer_oracle()
+    from ltx.parity.train import train_step_parity
+
+    rows = train_step_parity(tiny["checkpoint"])
+    assert len(rows) == 1 + 2 * 144 and not failed_rows(rows)
+    by = {r.name: r for r in rows}
+    assert by["loss"].max_abs == 0.0
+    assert max(r.rel for r in rows if r.name.startswith("grad/")) <= 1e-6
+    assert max(r.rel for r in rows if r.name.startswith("after/")) <= 1e-5
+
+
+@pytest.mark.oracle
+def test_ic_lora_step_matches_ltx_trainer_bitwise(tiny):
+    """IC-LoRA (ltx-trainer's video-to-video strategy): half-size reference latents before the clip at timestep 0,
+    their positions scaled x2, out of the loss: loss, every gradient and every updated weight bitwise."""
+    _trainer_oracle()
+    from ltx.parity.train import train_step_parity
+
+    rows = train_step_parity(tiny["checkpoint"], ic=True)
+    assert rows and all(r.max_abs == 0.0 for r in rows), [r.name for r in rows if r.max_abs][:5]
+
+
+@pytest.mark.oracle
+def test_a_wrong_learning_rate_is_caught(tiny):
+    _trainer_oracle()
+    from ltx.parity.train import train_step_parity
+
+    rows = train_step_parity(tiny["checkpoint"], ic=True, ours_lr=2e-3)
+    failed = failed_rows(rows)
+    assert failed and all(name.startswith("after/") for name in failed)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("tokens", [18, 1024, 6144, 24576])
+def test_sigma_sampler_is_ltx_trainers(tokens):
+    _trainer_oracle()
+    from ltx_trainer.timestep_samplers import ShiftedLogitNormalTimestepSampler
+
+    torch.manual_seed(tokens)
+    want = ShiftedLogitNormalTimestepSampler().sample(4096, tokens)
+    torch.manual_seed(tokens)
+    assert torch.equal(SigmaSampler().sample(4096, tokens), want)
+    g = torch.Generator().manual_seed(1)
+    s = SigmaSampler("uniform", low=0.2, high=0.4).sample(1000, tokens, g)
+    assert 0.2 <= s.min() and s.max() < 0.4
+
+
+def test_lora_adapters_and_their_files(tmp_path):
+    """Targets by name suffix (peft's rule); zero-B start changes nothing; ComfyUI keys with B times alpha / rank;
+    a file that does not fit is named."""
+    from ltx.testing import build_components
+
+    def tiny_transformer():
+        return build_components("ltx-2.3-tiny")["transformer"]
+
+    model = tiny_transformer()
+    x = torch.randn(2, 5, model.cfg.inner_dim)
+    attn = model.transformer_blocks[0].attn1
+    before = attn.to_q(x)
+    adapters = add_lora(model, rank=2, alpha=4)
+    assert "transformer_blocks.0.attn1.to_out.0" in adapters and not any(
+        p.requires_grad for p in attn.to_q.base.parameters()
+    )
+    assert torch.equal(attn.to_q(x), before)
+    with torch.no_grad():
+        attn.to_q.lora_B.weight.fill_(0.1)
+    state = lora_state(adapters, torch.float32)
+    key = "diffusion_model.transformer_blocks.0.attn1.to_q"
+    assert torch.allclose(state[key + ".lora_B.weight"], attn.to_q.lora_B.weight * 2)  # alpha / rank = 2
+    fresh = add_lora(tiny_transformer(), rank=2, alpha=4)
+    load_lora_weights(fresh, state)
+    assert torch.equal(fresh["transformer_blocks.0.attn1.to_q"].lora_B.weight, attn.to_q.lora_B.weight)
+    with pytest.raises(ValueError, match="does not fit these LoRA adapters"):
+        load_lora_weights(add_lora(tiny_transformer(), rank=3, alpha=4), state)
+    with pytest.raises(ValueError, match=r"LoRA targets \['nothing'\] match no linear of the model"):
+        add_lora(tiny_transformer(), targets=("nothing",))
+
+
+def _config(tiny, tmp_path, **changes):
+    from ltx.train.trainer import TrainConfig
+
+    base = dict(checkpoint=str(tiny["checkpoint"]), data=str(tiny["data"]), output=str(tmp_path / "out"),
+                with_audio=True, rank=4, alpha=4, steps=8, learning_rate=2e-3, checkpoint_every=3, dtype="float32",
+                device="cpu", first_frame_p=0.0)  # fmt: skip
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.mark.oracle
+def test_a_tiny_run_learns_and_its_lora_loads(tiny, tmp_path):
+    """On two clips the loss at a fixed sigma and noise falls after training; the file holds ComfyUI keys that name
+    ltx-core's modules; our pipelines fuse it and it changes their output."""
+    from ltx.dit import load_transformer
+    from ltx.parity.oracle import OfficialTransformer
+    from ltx.pipelines import Models
+    from ltx.train.flow import loss, prepare
+    from ltx.train.trainer import Dataset, train
+
+    cfg = _config(tiny, tmp_path, steps=25, checkpoint_every=100)
+    lora = train(cfg, progress=False)
+    data = Dataset.open(tiny["data"], ("conditions", "audio_latents"))
+
+    def fixed_loss(model) -> float:
+        from ltx.text.processor import load_connectors
+
+        proc = load_connectors(tiny["checkpoint"])
+        total = 0.0
+        for i in range(len(data.files)):
+            s = data.load(i)
+            c = s["conditions"]
+            text = proc.connect(c["video_prompt_embeds"][None], c["audio_prompt_embeds"][None],
+                                c["prompt_attention_mask"][None])  # fmt: skip
+            p = prepare(s["latents"]["latents"][None], text.video, context_mask=text.mask,
+                        audio_latent=s["audio_latents"]["latents"][None], audio_context=text.audio,
+                        sampler=SigmaSampler("uniform", low=0.5, high=0.5), first_frame_p=0.0,
+                        generator=torch.Generator().manual_seed(i))  # fmt: skip
+            with torch.no_grad():
+                total += loss(*model(p.video, p.audio), p).item()
+        return total
+
+    base = load_transformer(tiny["checkpoint"], dtype=torch.float32)
+    trained = load_transformer(tiny["checkpoint"], dtype=torch.float32)
+    load_lora_weights(add_lora(trained, 4, 4), load_file(lora))
+    assert fixed_loss(trained) < 0.9 * fixed_loss(base)
+    layers = {k.removeprefix("diffusion_model.").rsplit(".lora_", 1)[0] for k in load_file(lora)}
+    official = OfficialTransformer(tiny["checkpoint"], torch.device("cpu"), torch.float32, True).model
+    assert layers <= {name for name, _ in official.named_modules()}
+    plain = Models(tiny["checkpoint"], prompts=tiny["prompts"], device="cpu", dtype=torch.float32).transformer()
+    fused = Models(tiny["checkpoint"], prompts=tiny["prompts"], device="cpu", dtype=torch.float32,
+                   loras=[(lora, 1.0)]).transformer()  # fmt: skip
+    name = "transformer_blocks.1.attn1.to_q.weight"
+    assert not torch.equal(plain.state_dict()[name], fused.state_dict()[name])
+
+
+@pytest.mark.oracle
+def test_a_crashed_run_resumes_exactly(tiny, tmp_path):
+    """Killed after step 4 (states at 3 and 6): the rerun resumes at step 3 and ends on the LoRA of an unbroken
+    run, bitwise (optimizer, schedule and generators restored)."""
+    from ltx.train.trainer import train
+
+    whole = train(_config(tiny, tmp_path / "whole"), progress=False)
+
+    def crash(step, _):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    cfg = _config(tiny, tmp_path / "broken")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, progress=False, on_step=crash)
+    steps = []
+    resumed = train(cfg, progress=False, on_step=lambda s, _: steps.append(s))
+    assert steps[0] == 4 and steps[-1] == 8
+    a, b = load_file(whole), load_file(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="saved by a run of another config"):
+        train(dataclasses.replace(cfg, rank=8), progress=False)
+
+
+@pytest.mark.oracle
+def test_bad_training_input_is_named_before_the_first_step(tiny, tmp_path):
+    import shutil
+
+    from ltx.train.trainer import TrainConfig, train
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny["data"], data)
+    (data / "conditions" / "clip_001.pt").unlink()
+    with pytest.raises(ValueError, match=r"1 files missing .* conditions/clip_001.pt"):
+        train(_config(tiny, tmp_path, data=str(data)), progress=False)
+    (data / "conditions" / "clip_001.pt").write_bytes((tiny["data"] / "conditions" / "clip_001.pt").read_bytes())
+    torch.save({"latents": torch.zeros(64, 2, 4, 6)}, data / "latents" / "clip_001.pt")
+    with pytest.raises(ValueError, match="clip_001.pt: latents have 64 channels, the model 128"):
+        train(_config(tiny, tmp_path, data=str(data)), progress=False)
+    with pytest.raises(FileNotFoundError, match="no latents/ folder"):
+        train(_config(tiny, tmp_path, data=str(tmp_path)), progress=False)
+    for changes, message in (({"rank": 0}, "rank must be a whole number"), ({"mode": "full"}, "mode must be"),
+                             ({"learning_rate": float("nan")}, "learning_rate must be a positive number"),
+                             ({"mode": "ic-lora"}, "ic-lora trains the video alone")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            _config(tiny, tmp_path, **changes)
+    config = tmp_path / "c.yaml"
+    config.write_text("checkpoint: x\ndata: y\noutput: z\nlearning_rat: 0.1\n")
+    with pytest.raises(ValueError, match=r"unknown settings \['learning_rat'\]"):
+        TrainConfig.from_file(config)
+    with pytest.raises(ValueError, match="match no linear"):
+        train(_config(tiny, tmp_path, targets=("to_nothing",)), progress=False)
+
+
+@pytest.mark.oracle
+def test_train_command(tiny, tmp_path, capsys):
+    from ltx.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text(f'checkpoint = "{tiny["checkpoint"]}"\ndata = "{tiny["data"]}"\noutput = "{tmp_path / "o"}"\n'
+                      'rank = 2\nalpha = 2\nsteps = 2\ndtype = "float32"\nwith_audio = true\n')  # fmt: skip
+    assert main(["train", str(config), "--device", "cpu"]) == 0
+    assert "lora_step_00002.safetensors" in capsys.readouterr().out
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such training config" in capsys.readouterr().err
