@@ -1,4 +1,4 @@
-"""The `ltx` command: parity, inspect, encode, generate, train, bench."""
+"""The `ltx` command: parity, inspect, encode, generate, train, preprocess, bench."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for command in (parity, inspect, encode, generate, train, bench):
         command.add_parser(sub)
+    train.add_preprocess_parser(sub)
     args = parser.parse_args(argv)
     from ltx.checkpoint import CheckpointError
     from ltx.config import ConfigError

@@ -235,3 +235,61 @@ def test_train_command(tiny, tmp_path, capsys):
     assert "lora_step_00002.safetensors" in capsys.readouterr().out
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert "no such training config" in capsys.readouterr().err
+
+
+@pytest.mark.oracle
+def test_preprocess_writes_what_ltx_trainer_reads_and_we_train_on_it(tiny, tiny_gemma, tmp_path, capsys):
+    """`ltx preprocess` on two captioned clips: the folder loads in ltx-trainer's PrecomputedDataset and its
+    text-to-video strategy prepares a batch from it; `ltx train` trains on it; existing outputs are kept."""
+    _trainer_oracle()
+    import json
+
+    from ltx.cli import main
+    from ltx.parity.pipeline_fixtures import write_test_video
+    from ltx.train.trainer import train
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        write_test_video(clips / name, 12, 80, 112, 24.0)
+    (clips / "dataset.json").write_text(json.dumps([{"caption": "a red ball", "media_path": "a.mp4"},
+                                                    {"caption": "a blue cube", "media_path": "b.mp4"}]))  # fmt: skip
+    out = tmp_path / "pre"
+    args = [
+        "preprocess",
+        str(clips / "dataset.json"),
+        "--output",
+        str(out),
+        "--checkpoint",
+        str(tiny["checkpoint"]),
+        "--gemma",
+        str(tiny_gemma),
+        "--size",
+        "9x64x96",
+        "--with-audio",
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    item = torch.load(out / "latents" / "a.pt", weights_only=True)
+    assert item["latents"].shape == (128, 2, 2, 3) and (item["num_frames"], item["height"], item["width"]) == (2, 2, 3)
+    from ltx_trainer.datasets import PrecomputedDataset
+    from ltx_trainer.timestep_samplers import ShiftedLogitNormalTimestepSampler
+    from ltx_trainer.training_strategies.text_to_video import TextToVideoConfig, TextToVideoStrategy
+
+    theirs = PrecomputedDataset(str(out), {"latents": "latents", "conditions": "conditions",
+                                           "audio_latents": "audio_latents"})  # fmt: skip
+    sample = theirs[0]
+    batch = torch.utils.data.default_collate([sample])
+    inputs = TextToVideoStrategy(TextToVideoConfig(with_audio=True)).prepare_training_inputs(
+        batch, ShiftedLogitNormalTimestepSampler()
+    )
+    assert inputs.video.latent.shape == (1, 12, 128) and inputs.audio.latent.shape[-1] == 128
+    mtime = (out / "latents" / "a.pt").stat().st_mtime_ns
+    assert main(args) == 0 and (out / "latents" / "a.pt").stat().st_mtime_ns == mtime  # kept
+    lora = train(_config(tiny, tmp_path, data=str(out), steps=2), progress=False)
+    assert lora.is_file()
+    (clips / "dataset.json").write_text(json.dumps([{"caption": "x", "media_path": "missing.mp4"}]))
+    assert main([*args, "--overwrite"]) == 2 and "missing.mp4 does not exist" in capsys.readouterr().err

@@ -25,3 +25,42 @@ def add_parser(sub) -> None:
     p.add_argument("--output", help="override the config's output folder")
     p.add_argument("--device", choices=("cpu", "cuda"), help="override the config's device")
     p.set_defaults(run=run)
+
+
+def run_preprocess(args: argparse.Namespace) -> int:
+    from ltx.commands import DTYPES
+    from ltx.train.preprocess import preprocess
+
+    frames, height, width = (int(v) for v in args.size.lower().split("x"))
+    out = preprocess(args.dataset, args.output, checkpoint=args.checkpoint, gemma=args.gemma, frames=frames,
+                     height=height, width=width, with_audio=args.with_audio, device=args.device,
+                     dtype=DTYPES[args.dtype], overwrite=args.overwrite, caption=args.caption_column,
+                     media=args.media_column)  # fmt: skip
+    print(f"wrote {out} (latents/, conditions/{', audio_latents/' if args.with_audio else ''}): train on it with "
+          f"`ltx train` (data: {out})")  # fmt: skip
+    return 0
+
+
+def _size(text: str) -> str:
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected FRAMESxHEIGHTxWIDTH (e.g. 49x512x768), got {text!r}")
+    return text
+
+
+def add_preprocess_parser(sub) -> None:
+    p = sub.add_parser("preprocess", help="videos + captions -> training data in ltx-trainer's preprocessed layout",
+                       description="Videos and captions -> latents/, conditions/ (and audio_latents/) as ltx-trainer "
+                       "writes them, with our VAEs and text encoder (ltx.train.preprocess).")  # fmt: skip
+    p.add_argument("dataset", help="a CSV / JSON / JSONL file with caption and media_path columns")
+    p.add_argument("--output", required=True, help="the folder to write (latents/, conditions/, audio_latents/)")
+    p.add_argument("--checkpoint", required=True, help="the LTX-2 checkpoint (its VAEs and text side)")
+    p.add_argument("--gemma", required=True, metavar="DIR", help="the Gemma-3 folder")
+    p.add_argument("--size", type=_size, default="49x512x768", metavar="FxHxW", help="frames x height x width")
+    p.add_argument("--with-audio", action="store_true", help="also encode each clip's soundtrack")
+    p.add_argument("--caption-column", default="caption")
+    p.add_argument("--media-column", default="media_path")
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
+    p.add_argument("--overwrite", action="store_true", help="re-encode clips whose outputs exist")
+    p.set_defaults(run=run_preprocess)
