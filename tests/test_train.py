@@ -211,7 +211,7 @@ def test_bad_training_input_is_named_before_the_first_step(tiny, tmp_path):
         train(_config(tiny, tmp_path, data=str(data)), progress=False)
     with pytest.raises(FileNotFoundError, match="no latents/ folder"):
         train(_config(tiny, tmp_path, data=str(tmp_path)), progress=False)
-    for changes, message in (({"rank": 0}, "rank must be a whole number"), ({"mode": "full"}, "mode must be"),
+    for changes, message in (({"rank": 0}, "rank must be a whole number"), ({"mode": "fully"}, "mode must be"),
                              ({"learning_rate": float("nan")}, "learning_rate must be a positive number"),
                              ({"mode": "ic-lora"}, "ic-lora trains the video alone")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
@@ -293,3 +293,39 @@ def test_preprocess_writes_what_ltx_trainer_reads_and_we_train_on_it(tiny, tiny_
     assert lora.is_file()
     (clips / "dataset.json").write_text(json.dumps([{"caption": "x", "media_path": "missing.mp4"}]))
     assert main([*args, "--overwrite"]) == 2 and "missing.mp4 does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.oracle
+def test_full_fine_tune_of_chosen_blocks(tiny, tmp_path):
+    """mode full: only train_blocks change; their weights are saved under the checkpoint's keys and resume."""
+    from ltx.checkpoint import Checkpoint
+    from ltx.train.trainer import train
+
+    cfg = _config(tiny, tmp_path, mode="full", train_blocks=(1,), steps=3, checkpoint_every=2, learning_rate=1e-3)
+    path = train(cfg, progress=False)
+    saved = load_file(path)
+    assert saved and all(k.startswith("model.diffusion_model.transformer_blocks.1.") for k in saved)
+    original = Checkpoint(tiny["checkpoint"])
+    assert any(not torch.equal(v, original.tensor(k).float()) for k, v in saved.items())
+    assert set(saved) == {k for k in original.tensors if k.startswith("model.diffusion_model.transformer_blocks.1.")}
+    with pytest.raises(ValueError, match="outside the transformer's 3 blocks"):
+        train(_config(tiny, tmp_path / "x", mode="full", train_blocks=(7,)), progress=False)
+    with pytest.raises(ValueError, match="full fine-tuning trains float32 weights"):
+        _config(tiny, tmp_path, mode="full", dtype="bfloat16")
+
+
+@pytest.mark.oracle
+def test_validation_samples_come_from_the_model_in_training(tiny, tmp_path):
+    """Every validation_every steps an MP4 of the validation prompt, made by our one-stage pipeline with the
+    adapters as they are at that step."""
+    from ltx.media import video_info
+    from ltx.train.trainer import train
+
+    cfg = _config(tiny, tmp_path, steps=2, validation_every=2, validation_prompts=str(tiny["prompts"]),
+                  validation_prompt="a prompt", validation_negative_prompt="a negative prompt",
+                  validation_size=(9, 64, 96), validation_steps=2)  # fmt: skip
+    train(cfg, progress=False)
+    sample = tmp_path / "out" / "samples" / "step_00002.mp4"
+    assert video_info(sample)[1:] == (9, 96, 64)
+    with pytest.raises(ValueError, match="validation_every needs validation_prompts"):
+        _config(tiny, tmp_path, validation_every=2)

@@ -7,7 +7,8 @@ there; a `latent_X.pt` may pair with `condition_X.pt`), `audio_latents/` ({"late
 `reference_latents/` for IC-LoRA. Every file is checked before the first step.
 
 Each step: the flow-matching objective (flow.py) on a batch, the mean over it, backward (per-block activation
-checkpointing if asked), gradient clipping, AdamW on the float32 LoRA parameters (the base model in bf16), the
+checkpointing if asked), gradient clipping, AdamW on the float32 LoRA parameters (the base model in bf16; in the
+"full" mode on the chosen blocks' float32 weights, saved under the checkpoint's keys), the
 learning-rate schedule. Every `checkpoint_every` steps: the LoRA (ComfyUI keys) and the training state (optimizer,
 schedule, generator, step), so a crash loses at most the steps since; a run resumes from the newest state in its
 output folder (a state from another config is refused).
@@ -37,7 +38,8 @@ class TrainConfig:
     checkpoint: str  # the LTX-2 single-file checkpoint (transformer + text connectors)
     data: str  # the preprocessed folder
     output: str
-    mode: str = "lora"  # "lora" (text-to-video) or "ic-lora" (with reference latents)
+    mode: str = "lora"  # "lora" (text-to-video), "ic-lora" (with reference latents), "full" (chosen blocks)
+    train_blocks: tuple[int, ...] = ()  # "full": the blocks whose weights train (empty: every block)
     with_audio: bool = False
     rank: int = 32
     alpha: float = 32
@@ -56,11 +58,21 @@ class TrainConfig:
     device: str | None = None
     seed: int = 42
     resume: bool = True
+    validation_every: int = 0  # steps between validation samples (0: none)
+    validation_prompts: str | None = None  # a prompt-embeddings file from `ltx encode` holding the two below
+    validation_prompt: str = ""
+    validation_negative_prompt: str = ""
+    validation_size: tuple[int, int, int] = (49, 512, 768)  # frames, height, width
+    validation_steps: int = 20
 
     def __post_init__(self) -> None:
         problems = []
-        if self.mode not in ("lora", "ic-lora"):
-            problems.append(f"mode must be 'lora' or 'ic-lora', got {self.mode!r}")
+        if self.mode not in ("lora", "ic-lora", "full"):
+            problems.append(f"mode must be 'lora', 'ic-lora' or 'full', got {self.mode!r}")
+        if self.mode == "full" and self.dtype != "float32":
+            problems.append("full fine-tuning trains float32 weights (as ltx-trainer): set dtype: float32")
+        if self.train_blocks and self.mode != "full":
+            problems.append("train_blocks is the full mode's setting")
         if self.mode == "ic-lora" and self.with_audio:
             problems.append("ic-lora trains the video alone (ltx-trainer's video-to-video strategy): drop with_audio")
         for name in ("rank", "steps", "batch_size", "checkpoint_every"):
@@ -74,6 +86,8 @@ class TrainConfig:
             problems.append("first_frame_p must be in [0, 1], dropout in [0, 1), max_grad_norm >= 0")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.validation_every and not self.validation_prompts:
+            problems.append("validation_every needs validation_prompts (a file from `ltx encode`) and the prompts")
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         if self.sigma_sampler not in ("shifted_logit_normal", "uniform"):
@@ -104,13 +118,14 @@ class TrainConfig:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
-        if "targets" in raw:
-            raw["targets"] = tuple(raw["targets"])
+        for key in ("targets", "train_blocks", "validation_size"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
         return cls(**raw)
 
     def fingerprint(self) -> str:
         """What a resumed run must share with the one that saved the state."""
-        keep = ("checkpoint", "mode", "with_audio", "rank", "alpha", "targets", "dtype")
+        keep = ("checkpoint", "mode", "with_audio", "rank", "alpha", "targets", "dtype", "train_blocks")
         return hashlib.sha256(json.dumps({k: getattr(self, k) for k in keep}, default=list).encode()).hexdigest()[:16]
 
 
@@ -191,6 +206,62 @@ def checkpoint_blocks(model) -> None:
         block.forward = lambda *a, f=forward, **k: checkpoint(f, *a, use_reentrant=False, **k)
 
 
+class Adapters:
+    """What trains in the LoRA modes: the adapters; saved as a ComfyUI-format LoRA file."""
+
+    def __init__(self, adapters):
+        self.adapters = adapters
+
+    def parameters(self) -> list:
+        return lora_parameters(self.adapters)
+
+    def state(self, dtype) -> dict:
+        return lora_state(self.adapters, dtype)
+
+    def load(self, state: dict, source: str) -> None:
+        load_lora_weights(self.adapters, state, source)
+
+    def save(self, folder: Path, step: int, meta: dict) -> Path:
+        return save_lora(folder / f"lora_step_{step:05d}.safetensors", self.adapters, metadata=meta)
+
+
+class Blocks:
+    """What trains in the full mode: the chosen blocks' weights (all others frozen); saved under the checkpoint's
+    own keys (`model.diffusion_model.transformer_blocks.N.*`), to put back into it."""
+
+    def __init__(self, model, blocks: tuple[int, ...]):
+        n = len(model.transformer_blocks)
+        if any(not 0 <= b < n for b in blocks):
+            raise ValueError(f"train_blocks {list(blocks)} outside the transformer's {n} blocks")
+        model.requires_grad_(False)
+        self.named = {}
+        for b in blocks or range(n):
+            for name, p in model.transformer_blocks[b].named_parameters():
+                p.requires_grad_(True)
+                self.named[f"model.diffusion_model.transformer_blocks.{b}.{name}"] = p
+
+    def parameters(self) -> list:
+        return list(self.named.values())
+
+    def state(self, dtype) -> dict:
+        return {k: p.detach().to(dtype).contiguous() for k, p in self.named.items()}
+
+    def load(self, state: dict, source: str) -> None:
+        if set(state) != set(self.named):
+            raise ValueError(f"{source}: holds other blocks than train_blocks")
+        with torch.no_grad():
+            for k, p in self.named.items():
+                p.copy_(state[k])
+
+    def save(self, folder: Path, step: int, meta: dict) -> Path:
+        from safetensors.torch import save_file
+
+        path = folder / f"blocks_step_{step:05d}.safetensors"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(self.state(torch.float32), str(path), metadata=meta)
+        return path
+
+
 def _schedule(optimizer, kind: str, steps: int):
     if kind == "linear":
         return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=0.1, total_iters=steps)
@@ -199,13 +270,34 @@ def _schedule(optimizer, kind: str, steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
+def validate(cfg: TrainConfig, model, device, dtype, path: Path) -> Path:
+    """A one-stage sample of the validation prompt with the model as it is now (its adapters active), as an MP4."""
+    from ltx.media import write_mp4
+    from ltx.pipelines import Models, Request
+    from ltx.pipelines import generate as pipelines
+
+    models = Models(cfg.checkpoint, prompts=cfg.validation_prompts, device=device, dtype=dtype)
+    models.transformer = lambda *args, **kwargs: model  # the model in training, not the file's
+    frames, height, width = cfg.validation_size
+    req = Request(cfg.validation_prompt, negative_prompt=cfg.validation_negative_prompt, seed=cfg.seed,
+                  height=height, width=width, frames=frames, steps=cfg.validation_steps, progress=False)  # fmt: skip
+    model.eval()
+    try:
+        result = pipelines.one_stage(models, req)
+    finally:
+        model.train()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_mp4(path, result.video, result.fps, result.audio, result.sample_rate)
+
+
 def _latest_state(folder: Path) -> Path | None:
     states = sorted(folder.glob("state_step_*.pt"))
     return states[-1] if states else None
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
-    """Run `cfg`; returns the final LoRA file. `on_step(step, loss)` is called after each step (tests)."""
+    """Run `cfg`; returns the final LoRA file (the trained blocks' file in the full mode). `on_step(step, loss)` is
+    called after each step (tests)."""
     from tqdm import tqdm
 
     from ltx.dit import load_transformer
@@ -235,18 +327,21 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
                          "dtype differ); point output elsewhere or set resume: false")  # fmt: skip
 
     model = load_transformer(ckpt, device=device, dtype=dtype)
-    adapters = add_lora(model, cfg.rank, cfg.alpha, targets=cfg.targets, dropout=cfg.dropout,
-                        generator=torch.Generator(device).manual_seed(cfg.seed + 2))  # fmt: skip
+    if cfg.mode == "full":
+        part = Blocks(model, cfg.train_blocks)
+    else:
+        part = Adapters(add_lora(model, cfg.rank, cfg.alpha, targets=cfg.targets, dropout=cfg.dropout,
+                                 generator=torch.Generator(device).manual_seed(cfg.seed + 2)))  # fmt: skip
     if cfg.gradient_checkpointing:
         checkpoint_blocks(model)
-    params = lora_parameters(adapters)
+    params = part.parameters()
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
     scheduler = _schedule(optimizer, cfg.schedule, cfg.steps)
     generator = torch.Generator(device).manual_seed(cfg.seed)
     order = torch.Generator().manual_seed(cfg.seed + 1)
     step = 0
     if state is not None:
-        load_lora_weights(adapters, state["lora"], str(state_path))
+        part.load(state["weights"], str(state_path))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -257,12 +352,12 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
             "targets": ",".join(cfg.targets), "checkpoint": Path(cfg.checkpoint).name}  # fmt: skip
 
     def save(at: int) -> Path:
-        lora = save_lora(folder / f"lora_step_{at:05d}.safetensors", adapters, metadata={**meta, "step": str(at)})
-        torch.save({"step": at, "fingerprint": cfg.fingerprint(), "lora": lora_state(adapters, torch.float32),
+        weights = part.save(folder, at, {**meta, "step": str(at)})
+        torch.save({"step": at, "fingerprint": cfg.fingerprint(), "weights": part.state(torch.float32),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "generator": generator.get_state(), "order": order.get_state()},
                    folder / f"state_step_{at:05d}.pt")  # fmt: skip
-        return lora
+        return weights
 
     bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=not progress)
     start, first, last = time.perf_counter(), step, None
@@ -305,6 +400,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
             on_step(step, last)
         if step % cfg.checkpoint_every == 0 and step < cfg.steps:
             save(step)
+        if cfg.validation_every and step % cfg.validation_every == 0:
+            validate(cfg, model, device, dtype, out / "samples" / f"step_{step:05d}.mp4")
     bar.close()
     final = save(step)
     return final
