@@ -149,3 +149,99 @@ def train_step_parity(path: str | Path, *, rank: int = 4, alpha: float = 4, lr: 
     got, init = ours_step(path, x, lr=lr if ours_lr is None else ours_lr, **kw)
     ref = official_step(path, x, init, lr=lr, **kw)
     return compare_exact(group, got, ref)
+
+
+# -- the flexible strategy ----------------------------------------------------------------------------
+FLEXIBLE_CASES = {
+    # name: ((video generated, [(kind, probability, frames, box)]), (audio generated, [...]))
+    "a2v": ((True, [("first_frame", 0.5, 1, None)]), (False, [])),
+    "v2a": ((False, []), (True, [])),
+    "extend": ((True, [("prefix", 1.0, 1, None), ("suffix", 0.5, 1, None)]), (True, [("prefix", 0.7, 2, None)])),
+    "inpaint": ((True, [("mask", 1.0, 1, None), ("spatial_crop", 1.0, 1, (0, 32, 64, 128))]), None),
+}
+
+
+def _official_condition(kind, probability, frames, box):
+    flex = require("ltx_trainer.training_strategies.flexible")
+    if kind == "first_frame":
+        return flex.FirstFrameConditionConfig(probability=probability)
+    if kind in ("prefix", "suffix"):
+        cls = flex.PrefixConditionConfig if kind == "prefix" else flex.SuffixConditionConfig
+        return cls(temporal_boundary=frames, probability=probability)
+    if kind == "spatial_crop":
+        return flex.SpatialCropConditionConfig(spatial_region=box, probability=probability)
+    return flex.MaskConditionConfig(mask_dir="masks", probability=probability)
+
+
+def flexible_parity(path: str | Path, cases=tuple(FLEXIBLE_CASES), *, seed: int = 4,
+                    group: str = "train flexible") -> list[Row]:  # fmt: skip
+    """Per case: the prepared latents, timesteps, sigmas, targets and loss masks of both modalities, and the loss
+    through each side's model (no LoRA: the objective alone), against ltx-trainer's FlexibleStrategy."""
+    from ltx.checkpoint import Checkpoint
+    from ltx.dit import load_transformer
+    from ltx.dit.loading import transformer_config
+    from ltx.train.flexible import Region, Role, flexible_loss, prepare_flexible
+
+    flex = require("ltx_trainer.training_strategies.flexible")
+    samplers = require("ltx_trainer.timestep_samplers")
+    cfg = transformer_config(Checkpoint(path))
+    ours_model = load_transformer(path, dtype=torch.float32)
+    official = OfficialTransformer(path, torch.device("cpu"), torch.float32, cfg.has_audio).model
+    x = batch(cfg)
+    b, _, f, h, w = x["video"].shape
+    got, ref = {}, {}
+    for name in cases:
+        v_spec, a_spec = FLEXIBLE_CASES[name]
+        g = torch.Generator().manual_seed(seed)
+        masks = {"video": (torch.rand(b, f * h * w, generator=g) > 0.6).float()}
+        role = lambda spec: (
+            None
+            if spec is None
+            else Role(
+                spec[0],
+                tuple(  # noqa: E731
+                    Region(k, p, n, box or (0, 0, 0, 0)) for k, p, n, box in spec[1]
+                ),
+            )
+        )
+        torch.manual_seed(seed)
+        video, audio = prepare_flexible(x["video"], role(v_spec), x["video_context"], audio_latent=x["audio"],
+                                        audio_role=role(a_spec), audio_context=x["audio_context"],
+                                        context_mask=x["mask"], masks=masks)  # fmt: skip
+        with torch.no_grad():
+            v, a = ours_model(video.stream if video else None, audio.stream if audio else None)
+            got[f"{name}/loss"] = flexible_loss(v, a, video, audio)
+        modality = lambda spec: (
+            None
+            if spec is None
+            else flex.ModalityConfig(  # noqa: E731
+                is_generated=spec[0], latents_dir="latents", conditions=[_official_condition(*c) for c in spec[1]]
+            )
+        )
+        config = flex.FlexibleStrategyConfig(video=modality(v_spec), audio=modality(a_spec))
+        strategy = flex.FlexibleStrategy(config)
+        data = {"video_latents": {"latents": x["video"], "num_frames": torch.full((b,), f),
+                                  "height": torch.full((b,), h), "width": torch.full((b,), w),
+                                  "fps": torch.full((b,), 24.0)},
+                "audio_latents": {"latents": x["audio"]},
+                "conditions": {"video_prompt_embeds": x["video_context"], "audio_prompt_embeds": x["audio_context"],
+                               "prompt_attention_mask": x["mask"]},
+                "masks": {"mask": masks["video"]}}  # fmt: skip
+        torch.manual_seed(seed)
+        inputs = strategy.prepare_training_inputs(data, samplers.ShiftedLogitNormalTimestepSampler())
+        with torch.no_grad():
+            ov, oa = official(video=inputs.video, audio=inputs.audio, perturbations=None)
+            ref[f"{name}/loss"] = strategy.compute_loss(ov, oa, inputs)
+        for side, mine, theirs, target, lmask in (
+            ("video", video, inputs.video, inputs.video_targets, inputs.video_loss_mask),
+            ("audio", audio, inputs.audio, inputs.audio_targets, inputs.audio_loss_mask),
+        ):
+            if mine is None:
+                continue
+            got[f"{name}/{side}.latent"], ref[f"{name}/{side}.latent"] = mine.stream.latent, theirs.latent
+            got[f"{name}/{side}.timesteps"], ref[f"{name}/{side}.timesteps"] = mine.stream.timesteps, theirs.timesteps
+            got[f"{name}/{side}.sigma"], ref[f"{name}/{side}.sigma"] = mine.stream.sigma, theirs.sigma
+            if target is not None:
+                got[f"{name}/{side}.target"], ref[f"{name}/{side}.target"] = mine.target, target
+                got[f"{name}/{side}.loss_mask"], ref[f"{name}/{side}.loss_mask"] = mine.loss_mask.float(), lmask.float()
+    return compare_exact(group, got, ref)

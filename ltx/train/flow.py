@@ -53,6 +53,9 @@ class SigmaSampler:
         return torch.where(pick > self.uniform_prob, stretched, uniform)
 
 
+DEFAULT_SAMPLER = SigmaSampler()
+
+
 @dataclass
 class Prepared:
     video: Stream
@@ -76,7 +79,7 @@ def reference_factor(height: int, width: int, ref_height: int, ref_width: int) -
 def prepare(video_latent: torch.Tensor, video_context: torch.Tensor, *, fps: float = 24.0,
             context_mask: torch.Tensor | None = None, audio_latent: torch.Tensor | None = None,
             audio_context: torch.Tensor | None = None, reference: torch.Tensor | None = None,
-            sampler: SigmaSampler = SigmaSampler(), first_frame_p: float = 0.1,
+            sampler: SigmaSampler = DEFAULT_SAMPLER, first_frame_p: float = 0.1,
             generator=None) -> Prepared:  # fmt: skip
     """Noised inputs and targets for one step. `video_latent` (B, 128, F', H', W') normalised; `audio_latent`
     (B, 8, T, 16); `reference` (B, 128, F'', H'', W''), IC-LoRA's; contexts as the transformer takes them (after the

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ltx.train.flexible import flexible_loss, prepare_flexible
 from ltx.train.flow import SigmaSampler, loss, prepare
 from ltx.train.lora import DEFAULT_TARGETS, add_lora, load_lora_weights, lora_parameters, lora_state, save_lora
 
@@ -38,7 +39,12 @@ class TrainConfig:
     checkpoint: str  # the LTX-2 single-file checkpoint (transformer + text connectors)
     data: str  # the preprocessed folder
     output: str
-    mode: str = "lora"  # "lora" (text-to-video), "ic-lora" (with reference latents), "full" (chosen blocks)
+    mode: str = "lora"  # "lora" (text-to-video), "ic-lora" (reference latents), "flexible", "full" (chosen blocks)
+    # "flexible" (ltx-trainer's strategy; LoRA): per modality {"generated": bool, "regions": [{"kind": "prefix",
+    # "frames": 1, "probability": 1.0}, ...]} (kinds: first_frame, prefix, suffix, spatial_crop with "box", mask from
+    # masks/); None leaves the modality out. a2v: video generated, audio not; v2a the reverse; extend: a prefix.
+    video: dict | None = None
+    audio: dict | None = None
     train_blocks: tuple[int, ...] = ()  # "full": the blocks whose weights train (empty: every block)
     with_audio: bool = False
     rank: int = 32
@@ -67,8 +73,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.mode not in ("lora", "ic-lora", "full"):
-            problems.append(f"mode must be 'lora', 'ic-lora' or 'full', got {self.mode!r}")
+        if self.mode not in ("lora", "ic-lora", "flexible", "full"):
+            problems.append(f"mode must be 'lora', 'ic-lora', 'flexible' or 'full', got {self.mode!r}")
+        if self.mode == "flexible":
+            try:
+                roles = self.roles()
+            except (ValueError, TypeError) as e:
+                problems.append(f"video / audio: {e}")
+            else:
+                if not any(r is not None and r.generated for r in roles):
+                    problems.append("flexible: at least one of video / audio must be generated")
+        elif self.video is not None or self.audio is not None:
+            problems.append("video / audio describe the flexible mode's modalities: set mode: flexible")
         if self.mode == "full" and self.dtype != "float32":
             problems.append("full fine-tuning trains float32 weights (as ltx-trainer): set dtype: float32")
         if self.train_blocks and self.mode != "full":
@@ -123,9 +139,35 @@ class TrainConfig:
                 raw[key] = tuple(raw[key])
         return cls(**raw)
 
+    def roles(self) -> tuple:
+        """The flexible mode's (video role, audio role) from the `video` / `audio` settings."""
+        from ltx.train.flexible import Region, Role
+
+        def role(spec):
+            if spec is None:
+                return None
+            if not isinstance(spec, dict) or set(spec) - {"generated", "regions"} or "generated" not in spec:
+                raise ValueError(f"a modality is {{generated: bool, regions: [...]}}, got {spec!r}")
+            regions = tuple(Region(**{k: tuple(v) if k == "box" else v for k, v in r.items()})
+                            for r in spec.get("regions", ()))  # fmt: skip
+            return Role(bool(spec["generated"]), regions)
+
+        return role(self.video), role(self.audio)
+
     def fingerprint(self) -> str:
         """What a resumed run must share with the one that saved the state."""
-        keep = ("checkpoint", "mode", "with_audio", "rank", "alpha", "targets", "dtype", "train_blocks")
+        keep = (
+            "checkpoint",
+            "mode",
+            "with_audio",
+            "rank",
+            "alpha",
+            "targets",
+            "dtype",
+            "train_blocks",
+            "video",
+            "audio",
+        )
         return hashlib.sha256(json.dumps({k: getattr(self, k) for k in keep}, default=list).encode()).hexdigest()[:16]
 
 
@@ -305,13 +347,16 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
     from ltx.files import expect
     from ltx.text.processor import load_connectors
 
-    sources = ("conditions",) + (("audio_latents",) if cfg.with_audio else ()) + (
-        ("reference_latents",) if cfg.mode == "ic-lora" else ())  # fmt: skip
+    roles = cfg.roles() if cfg.mode == "flexible" else (None, None)
+    audio_data = cfg.with_audio or roles[1] is not None
+    masked = any(r.kind == "mask" for role in roles if role is not None for r in role.regions)
+    sources = ("conditions",) + (("audio_latents",) if audio_data else ()) + (
+        ("reference_latents",) if cfg.mode == "ic-lora" else ()) + (("masks",) if masked else ())  # fmt: skip
     data = Dataset.open(cfg.data, sources)
     ckpt = expect(cfg.checkpoint, "transformer")
     mcfg = transformer_config(ckpt)
-    if cfg.with_audio and not mcfg.has_audio:
-        raise ValueError(f"{ckpt.path}: the video-only transformer cannot train with_audio")
+    if audio_data and not mcfg.has_audio:
+        raise ValueError(f"{ckpt.path}: the video-only transformer cannot train with audio")
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = DTYPES[cfg.dtype]
     processor = load_connectors(ckpt, device=device, dtype=dtype)
@@ -379,10 +424,19 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
                       audio_context=text.audio)  # fmt: skip
         if cfg.mode == "ic-lora":
             kw["reference"] = _stack(samples, "reference_latents", "latents", files).to(device, dtype)
-        p = prepare(x, text.video, fps=fps, context_mask=text.mask, sampler=sampler, first_frame_p=cfg.first_frame_p,
-                    generator=generator, **kw)  # fmt: skip
-        v, a = model(p.video, p.audio)
-        value = loss(v.float(), None if a is None else a.float(), p).mean()
+        if cfg.mode == "flexible":
+            audio = _stack(samples, "audio_latents", "latents", files).to(device, dtype) if roles[1] else None
+            masks = {"video": _stack(samples, "masks", "mask", files).to(device)} if masked else None
+            vs, au = prepare_flexible(x, roles[0], text.video, audio_latent=audio, audio_role=roles[1],
+                                      audio_context=text.audio, context_mask=text.mask, fps=fps, masks=masks,
+                                      sampler=sampler, generator=generator)  # fmt: skip
+            v, a = model(vs.stream if vs else None, au.stream if au else None)
+            value = flexible_loss(None if v is None else v.float(), None if a is None else a.float(), vs, au).mean()
+        else:
+            p = prepare(x, text.video, fps=fps, context_mask=text.mask, sampler=sampler,
+                        first_frame_p=cfg.first_frame_p, generator=generator, **kw)  # fmt: skip
+            v, a = model(p.video, p.audio)
+            value = loss(v.float(), None if a is None else a.float(), p).mean()
         if not torch.isfinite(value):
             raise FloatingPointError(f"step {step + 1}: the loss is {value.item()} (lower the learning rate?)")
         optimizer.zero_grad(set_to_none=True)
