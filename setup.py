@@ -29,8 +29,18 @@ setup(
         # for our mel front-end where torchaudio cannot load, and protobuf, which transformers needs to
         # read a bare sentencepiece model into the official tokenizers.
         # peft: ltx-trainer's LoRA layers (>= 0.18 builds with transformers 5); pydantic: ltx-trainer's configs
-        "oracle": ["scipy", "regex", "librosa", "protobuf", "accelerate", "openimageio", "cloudpickle>=3.1",
-                   "peft>=0.18", "pydantic>=2", "rich"],
+        "oracle": [
+            "scipy",
+            "regex",
+            "librosa",
+            "protobuf",
+            "accelerate",
+            "openimageio",
+            "cloudpickle>=3.1",
+            "peft>=0.18",
+            "pydantic>=2",
+            "rich",
+        ],
         # triton: the kernels run in its interpreter; matplotlib: the plots of `ltx bench`
         "test": ["pytest", "pytest-benchmark", "sentencepiece", "triton", "matplotlib"],
         "triton": ["triton"],

@@ -103,6 +103,11 @@ def parse_model_version(version: str | None) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _short(value, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     dtype: torch.dtype
@@ -143,29 +148,60 @@ class Checkpoint:
                 raise ValueError("header is not a JSON object")
         except (ValueError, UnicodeDecodeError) as e:
             raise CheckpointError(f"{self.path}: not a safetensors file (header is not valid JSON: {e})") from None
-        self.metadata: dict[str, str] = header.pop("__metadata__", None) or {}
+        metadata = header.pop("__metadata__", None) or {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise CheckpointError(f"{self.path}: malformed header: '__metadata__' must map names to strings, got "
+                                  f"{_short(metadata)}")  # fmt: skip
+        self.metadata: dict[str, str] = metadata
         self._data_start = 8 + n
         self.tensors: dict[str, TensorInfo] = {}
         data_size = size - self._data_start
-        needed = 0
+        spans = []
         for name, entry in header.items():
-            try:
-                dtype = DTYPES[entry["dtype"]]
-                shape = tuple(int(s) for s in entry["shape"])
-                begin, end = (int(o) for o in entry["data_offsets"])
-            except (KeyError, TypeError, ValueError):
-                raise CheckpointError(f"{self.path}: malformed header entry for {name!r}: {entry!r}") from None
-            info = TensorInfo(dtype, shape, self._data_start + begin, end - begin)
-            if info.nbytes != info.numel * dtype.itemsize or begin < 0:
-                raise CheckpointError(f"{self.path}: header entry for {name!r} has inconsistent offsets {entry!r}")
-            needed = max(needed, end)
+            info, begin, end = self._entry(name, entry)
+            spans.append((begin, end, name))
             self.tensors[name] = info
-        if needed > data_size:
+        # as the safetensors library: the tensors' byte ranges tile the data exactly, in offset order
+        expected = 0
+        for begin, end, name in sorted(spans):
+            if begin != expected:
+                what = "overlaps the tensor before it" if begin < expected else "leaves a gap before it"
+                raise CheckpointError(f"{self.path}: malformed header: the data of {name!r} ({begin}..{end}) {what} "
+                                      f"(the previous ends at {expected}); the file is damaged or not a safetensors "
+                                      "file")  # fmt: skip
+            expected = end
+        if expected > data_size:
             raise CheckpointError(
-                f"{self.path}: file is truncated: its header describes {needed:,} bytes of tensor data but "
+                f"{self.path}: file is truncated: its header describes {expected:,} bytes of tensor data but "
                 f"only {data_size:,} are present. Download it again (compare its size or checksum)."
             )
+        if expected < data_size:
+            raise CheckpointError(f"{self.path}: {data_size - expected:,} bytes after the last tensor that no header "
+                                  "entry describes; the file is damaged or not a safetensors file")  # fmt: skip
         self._mmap: mmap.mmap | None = None
+
+    def _entry(self, name: str, entry) -> tuple[TensorInfo, int, int]:
+        """One header entry checked: a known dtype, a shape of non-negative integers, offsets that fit it."""
+
+        def bad(why: str) -> CheckpointError:
+            return CheckpointError(f"{self.path}: malformed header entry for {name!r} ({why}): {_short(entry)}")
+
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise bad("expected exactly dtype, shape and data_offsets")
+        if not isinstance(entry["dtype"], str) or entry["dtype"] not in DTYPES:
+            raise bad(f"unknown dtype; known: {', '.join(DTYPES)}")
+        shape, offsets = entry["shape"], entry["data_offsets"]
+        whole = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
+        if not isinstance(shape, list) or not all(whole(d) for d in shape):
+            raise bad("the shape must be a list of non-negative integers")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(whole(o) for o in offsets):
+            raise bad("data_offsets must be two non-negative integers")
+        begin, end = offsets
+        dtype = DTYPES[entry["dtype"]]
+        info = TensorInfo(dtype, tuple(shape), self._data_start + begin, end - begin)
+        if end < begin or info.nbytes != info.numel * dtype.itemsize:
+            raise bad(f"its offsets span {end - begin} bytes, its shape and dtype need {info.numel * dtype.itemsize}")
+        return info, begin, end
 
     # -- metadata --------------------------------------------------------------------------------
     @cached_property
@@ -175,9 +211,20 @@ class Checkpoint:
         if raw is None:
             return {}
         try:
-            return json.loads(raw)
+            config = json.loads(raw)
         except ValueError as e:
             raise CheckpointError(f"{self.path}: the 'config' metadata is not valid JSON ({e})") from None
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{self.path}: the 'config' metadata must be a JSON object, got {_short(config)}")
+        return config
+
+    def section(self, name: str) -> dict[str, Any] | None:
+        """The `config` metadata's section `name` (None when absent); one of another JSON type is an error."""
+        value = self.config.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise CheckpointError(f"{self.path}: the 'config' metadata's {name!r} section must be a JSON object, got "
+                                  f"{_short(value)}")  # fmt: skip
+        return value
 
     @property
     def model_version(self) -> str | None:
@@ -279,6 +326,13 @@ def load_state(
             if items:
                 lines.append(f"  {len(items)} {title}: " + ", ".join(items[:20]) + (" ..." if len(items) > 20 else ""))
         raise CheckpointError("\n".join(lines))
+    params = module.state_dict()
+    floating = lambda n: ckpt.tensors[keys[n]].dtype.is_floating_point  # noqa: E731
+    kinds = [f"{keys[n]}: stored {ckpt.tensors[keys[n]].dtype}, the model needs {params[n].dtype}" for n in expected
+             if keys[n] in ckpt.tensors and floating(n) != params[n].dtype.is_floating_point]  # fmt: skip
+    if kinds:
+        raise CheckpointError(f"{ckpt.path}: the {what} weights have the wrong kind of dtype (integer for float or the "
+                              f"reverse): {', '.join(kinds[:5])}; the file is not this model's")  # fmt: skip
     state, mapping = {}, ckpt.new_map()  # a mapping of its own: models never share file pages
     for name in expected:
         t = ckpt.tensor(keys[name], mapping) if keys[name] in ckpt.tensors else optional[name]

@@ -69,7 +69,7 @@ def describe(ckpt: Checkpoint) -> str:
     kind, held = ckpt.kind, set(ckpt.components)
     details = [f"LTX {ckpt.model_version}"] if ckpt.model_version else []
     named = " + ".join(label for n, label in _LABELS.items() if n in held)
-    if is_ltxv(ckpt.config.get("transformer")):
+    if is_ltxv(ckpt.section("transformer")):
         details.append("LTX-Video 0.9.x: single-stream transformer, T5 text")
     if kind == "single-file":
         details.append(named)
@@ -81,9 +81,9 @@ def describe(ckpt: Checkpoint) -> str:
         details += [", ".join(facts)] if facts else []
         details.append("with the LTX text projection" if "text_projection" in held else "without the text projection")
     elif kind == "video-vae":
-        details.append(str(ckpt.config.get("vae", {}).get("_class_name") or "no vae config"))
+        details.append(str((ckpt.section("vae") or {}).get("_class_name") or "no vae config"))
     elif kind == "audio-vae":
-        vocoder = ckpt.config.get("vocoder")
+        vocoder = ckpt.section("vocoder")
         parts = ["audio VAE" if "audio_vae" in held else "no audio VAE"]
         if "vocoder" in held:
             bwe = isinstance(vocoder, dict) and "bwe" in vocoder

@@ -14,6 +14,7 @@ with a new per-tensor scale.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ class LoRA:
 
 
 def load_lora(path: str | os.PathLike, strength: float = 1.0) -> LoRA:
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength):
+        raise ValueError(f"{path}: a LoRA strength must be a finite number, got {strength!r}")
     ckpt = expect(path, "lora")
     downs, ups, other = {}, {}, []
     for key in ckpt.tensors:

@@ -49,6 +49,15 @@ def _exists(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
+def _open(av, path: str | os.PathLike, what: str):
+    """av.open, its errors (not a media file, damaged) as a ValueError naming the file."""
+    p = _exists(path, what)
+    try:
+        return av.open(str(p))
+    except av.error.FFmpegError as e:
+        raise ValueError(f"{p}: not a {what} file PyAV can read ({e})") from None
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 RGB: turned upright by its EXIF orientation (rotations only), its ICC profile (if
     any) converted to sRGB, alpha dropped, palette and grey expanded."""
@@ -72,6 +81,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             return np.array(image.convert("RGB"), dtype=np.uint8)
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image PIL can read") from None
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError) as e:  # a truncated or damaged file (PIL's own words, with the path)
+        raise ValueError(f"{path}: the image cannot be decoded ({e}); is it complete?") from None
 
 
 def h264_round_trip(image: np.ndarray, crf: float) -> np.ndarray:
@@ -131,7 +144,7 @@ def image_to_pixels(
 def video_info(path: str | os.PathLike) -> tuple[float, int, int, int]:
     """(fps, frames, width, height) of a video file's first video stream."""
     av = _av()
-    with av.open(str(_exists(path, "video"))) as container:
+    with _open(av, path, "video") as container:
         streams = [s for s in container.streams if s.type == "video"]
         if not streams:
             raise ValueError(f"{path}: has no video stream")
@@ -144,11 +157,14 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> torch.
     """(F, H, W, 3) uint8 RGB frames (at most `max_frames`)."""
     av = _av()
     frames = []
-    with av.open(str(_exists(path, "video"))) as container:
-        for frame in container.decode(video=0):
-            frames.append(torch.from_numpy(frame.to_rgb().to_ndarray()))
-            if max_frames is not None and len(frames) == max_frames:
-                break
+    with _open(av, path, "video") as container:
+        try:
+            for frame in container.decode(video=0):
+                frames.append(torch.from_numpy(frame.to_rgb().to_ndarray()))
+                if max_frames is not None and len(frames) == max_frames:
+                    break
+        except (av.error.FFmpegError, IndexError) as e:
+            raise ValueError(f"{path}: its video cannot be decoded ({e}); is it complete?") from None
     if not frames:
         raise ValueError(f"{path}: no video frames")
     return torch.stack(frames)
@@ -169,7 +185,7 @@ def read_audio(
     """(waveform (channels, samples) float32 in [-1, 1], sample rate) of a file's first audio stream from
     `start` seconds, at most `duration` seconds; None if the file has no audio."""
     av = _av()
-    with av.open(str(_exists(path, "audio or video"))) as container:
+    with _open(av, path, "audio or video") as container:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
             return None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -38,12 +41,12 @@ def parse_image(text: str):
 
 
 def _guidance(args, base, cfg: float | None):
-    """The version's default guidance with the command line's overrides."""
+    """The version's default guidance with the command line's overrides (None when there are none)."""
     changes = {name: value for name, value in (("cfg", cfg), ("stg", args.stg), ("rescale", args.rescale),
                                                ("modality", args.modality)) if value is not None}  # fmt: skip
     if args.stg_blocks is not None:
         changes["stg_blocks"] = tuple(int(b) for b in args.stg_blocks.split(",") if b)
-    return replace(base, **changes)
+    return replace(base, **changes) if changes else None  # None: the version's defaults
 
 
 def _inputs(args: argparse.Namespace, pipeline) -> dict:
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ltx.checkpoint import Checkpoint
     from ltx.config.ltxv import is_ltxv
 
-    if is_ltxv(Checkpoint(args.checkpoint).config.get("transformer")):  # LTX-Video 0.9.x: its own, simpler path
+    if is_ltxv(Checkpoint(args.checkpoint).section("transformer")):  # LTX-Video 0.9.x: its own, simpler path
         from ltx.commands.generate_ltxv import run_ltxv
 
         return run_ltxv(args)
@@ -95,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     missing = [_INPUTS[name][1] for name in pipeline.inputs if _INPUTS[name][0](args) is None]
     if missing:
         print(f"ltx generate: the {pipeline.name} pipeline needs {' and '.join(missing)}", file=sys.stderr)
+        return 2
+    problem = check_output(args.output, folder=pipeline.name == "hdr")
+    if problem:
+        print(f"ltx generate: {problem}", file=sys.stderr)
         return 2
     height = args.height or (1024 if pipeline.two_stage else 512)
     width = args.width or (1536 if pipeline.two_stage else 768)
@@ -166,7 +173,62 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}: {f} frames {w}x{h} at {result.fps:g} fps{audio}; generated in {seconds:.1f} s")
     for name, t in result.timings:
         print(f"  {name}: {t:.1f} s")
+    print(f"  loading models and encoding text: {max(0.0, seconds - sum(t for _, t in result.timings)):.1f} s")
     return 0
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def block_list(text: str) -> str:
+    """Comma-separated block numbers (checked here; kept as text for the code that splits it)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated block numbers like 28 or 11,25, got {text!r}")
+    return ",".join(parts)
+
+
+class LoraArg(argparse.Action):
+    """--lora FILE STRENGTH, the strength checked as a finite number (argparse's usage error otherwise)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        path, strength = values
+        try:
+            finite_float(strength)
+        except argparse.ArgumentTypeError as e:
+            parser.error(f"argument --lora: {path}: the strength: {e}")
+        items = list(getattr(namespace, self.dest) or [])
+        items.append([path, strength])
+        setattr(namespace, self.dest, items)
+
+
+def check_output(path: str, folder: bool = False) -> str | None:
+    """Why `path` cannot be written (None when it can), checked before any work."""
+    target = Path(path)
+    parent = target if folder else target.parent
+    if folder and target.exists() and not target.is_dir():
+        return f"--output {path}: exists and is not a folder"
+    if not folder and target.is_dir():
+        return f"--output {path}: is a folder; give a file name"
+    where = parent if parent.exists() else parent.parent if folder else None
+    if where is None or not where.exists():
+        return f"--output {path}: the folder {parent} does not exist; create it first"
+    if not os.access(where, os.W_OK):
+        return f"--output {path}: {where} is not writable"
+    return None
 
 
 def add_parser(sub) -> None:
@@ -181,14 +243,15 @@ def add_parser(sub) -> None:
                    help="LTX-2 single-file checkpoint, or LTX-2.5's transformer file (.safetensors)")  # fmt: skip
     p.add_argument("--gemma", "--text-encoder", metavar="DIR|FILE",
                    help="local Gemma-3 folder (config.json, *.safetensors, tokenizer.model), or LTX-2.5's Gemma-4 "
-                        "with-proj text encoder file")  # fmt: skip
+                        "with-proj text encoder file (give exactly one of --gemma / --prompts)")  # fmt: skip
     p.add_argument("--video-vae", metavar="FILE", help="the video VAE's own file (LTX-2.5); default: --checkpoint")
     p.add_argument("--audio-vae", metavar="FILE",
                    help="the audio VAE + vocoder file (LTX-2.5); default: --checkpoint")  # fmt: skip
     p.add_argument("--av-modulation", default="own-timesteps", choices=["own-timesteps", "other-sigma"],
                    help="the transformer's A/V cross-attention AdaLN rule: each stream's own per-token timesteps "
                         "(ltx-core >= 1.1.4, default) or the other stream's sigma (ltx-core 1.0.0)")  # fmt: skip
-    p.add_argument("--prompts", metavar="FILE", help="prompt embeddings from `ltx encode` instead of --gemma / --t5")
+    p.add_argument("--prompts", metavar="FILE",
+                   help="prompt embeddings from `ltx encode` instead of --gemma / --t5 (give exactly one)")  # fmt: skip
     p.add_argument("--t5", metavar="DIR", help="LTX-Video 0.9.x checkpoints: the T5 folder (text_encoder/, tokenizer/)")
     p.add_argument("--upsampler", metavar="FILE", help="spatial x2 latent upsampler (two-stage pipelines; LTX-Video: "
                    "runs the multi-scale recipe)")  # fmt: skip
@@ -200,9 +263,9 @@ def add_parser(sub) -> None:
     p.add_argument("--temporal-upsampler", metavar="FILE", help="dfr: temporal x2 latent upsampler (--temporal-rounds)")
     p.add_argument("--temporal-rounds", type=int, default=0, choices=(0, 1, 2),
                    help="dfr: temporal x2 refine rounds (1: 2x the frame rate, 2: 4x)")  # fmt: skip
-    p.add_argument("--lora", nargs=2, action="append", default=[], metavar=("FILE", "STRENGTH"),
+    p.add_argument("--lora", nargs=2, action=LoraArg, default=[], metavar=("FILE", "STRENGTH"),
                    help="a ComfyUI-format LoRA and its strength (repeatable)")  # fmt: skip
-    p.add_argument("--prompt", required=True)
+    p.add_argument("--prompt", required=True, help="what to generate (text for Gemma, or a prompt in --prompts FILE)")
     p.add_argument("--negative-prompt", default="", help="negative prompt for CFG (default: empty)")
     p.add_argument("--image", action="append", default=[], metavar="PATH[@FRAME[:STRENGTH]]",
                    help="an image at a pixel frame (default 0) with a strength (default 1); repeatable")  # fmt: skip
@@ -225,15 +288,15 @@ def add_parser(sub) -> None:
                    help="let the LTX-2.5 duration head choose the frame count from the prompt (1-20 s)")  # fmt: skip
     p.add_argument("--duration-head", metavar="FILE",
                    help="the LTX-2.5 duration head file for --auto-duration (if the checkpoint has none)")  # fmt: skip
-    p.add_argument("--fps", type=float, default=24.0)
-    p.add_argument("--steps", type=int, help="denoising steps (default: 40 for LTX-2.0, 30 from 2.3)")
+    p.add_argument("--fps", type=finite_float, default=24.0, help="frames per second of the clip (default 24)")
+    p.add_argument("--steps", type=positive_int, help="denoising steps (default: 40 for LTX-2.0, 30 from 2.3)")
     p.add_argument("--seed", type=int, default=10, help="any integer; a negative one is used as it is")
-    p.add_argument("--video-cfg", type=float, help="video CFG scale (default 3)")
-    p.add_argument("--audio-cfg", type=float, help="audio CFG scale (default 7)")
+    p.add_argument("--video-cfg", type=finite_float, help="video CFG scale (default 3)")
+    p.add_argument("--audio-cfg", type=finite_float, help="audio CFG scale (default 7)")
     p.add_argument("--stg", type=float, help="STG scale for both modalities (default 1)")
-    p.add_argument("--stg-blocks", help="comma-separated STG blocks (default 29 for 2.0, 28 from 2.3)")
-    p.add_argument("--rescale", type=float, help="guidance rescale (default 0.7)")
-    p.add_argument("--modality", type=float, help="modality guidance scale (default 3)")
+    p.add_argument("--stg-blocks", type=block_list, help="comma-separated STG blocks (default 29 for 2.0, 28 from 2.3)")
+    p.add_argument("--rescale", type=finite_float, help="guidance rescale (default 0.7)")
+    p.add_argument("--modality", type=finite_float, help="modality guidance scale (default 3)")
     p.add_argument(
         "--hq-stage1-lora", type=float, default=0.25, help="two-stage-hq: distilled LoRA strength in stage 1"
     )
@@ -252,13 +315,15 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--batch-passes", action="store_true",
                    help="run the guidance passes as one batch (faster where memory allows)")  # fmt: skip
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"],
+                   help="where to run (default: cuda when present); a full-size model on CPU takes hours")  # fmt: skip
     p.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile the transformer's blocks and replay their loop from CUDA graphs (ltx.runtime): faster "
         "after a first pass that compiles; results differ from eager by the compiled kernels' rounding",
     )
-    p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
+    p.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES),
+                   help="compute dtype (default bfloat16; fp8 files keep float8 weights, compute in it)")  # fmt: skip
     p.add_argument("--output", required=True, help="the .mp4 to write (a .wav for --pipeline t2a)")
     p.set_defaults(run=run)

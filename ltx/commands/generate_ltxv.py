@@ -81,6 +81,12 @@ def run_ltxv(args: argparse.Namespace) -> int:
     if args.recipe and not args.upsampler:
         print("ltx generate: --recipe is the multi-scale pipeline's: give --upsampler FILE", file=sys.stderr)
         return 2
+    from ltx.commands.generate import check_output
+
+    problem = check_output(args.output)
+    if problem:
+        print(f"ltx generate: {problem}", file=sys.stderr)
+        return 2
     overrides = {"steps": args.steps, "guidance_scale": args.video_cfg, "stg_scale": args.stg,
                  "rescaling": args.rescale}  # fmt: skip
     known = {f.name for f in fields(LTXVRequest)}

@@ -7,12 +7,39 @@ import argparse
 import dataclasses
 import json
 from collections import Counter
+from pathlib import Path
+
+
+def _folder(path: Path) -> int:
+    """A folder: what it is (a Hugging Face model folder such as Gemma-3's, by its config.json) and its files."""
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    config = path / "config.json"
+    kind = "a folder of files; `ltx inspect` reads one .safetensors file at a time"
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text())
+            kind = (
+                f"a model folder: {data.get('model_type', '?')} ({', '.join(data.get('architectures') or []) or '?'})"
+            )
+        except ValueError:
+            kind = "a folder with a config.json that is not valid JSON"
+    print(f"folder:         {path}")
+    print(f"kind:           {kind}")
+    print(f"files:          {len(files)}")
+    for p in files[:40]:
+        print(f"  {p.relative_to(path)}  ({p.stat().st_size / 2**20:.1f} MiB)")
+    if len(files) > 40:
+        print(f"  ... and {len(files) - 40} more")
+    print("give one of the .safetensors files to inspect it; a Gemma-3 folder goes to --gemma as it is")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from ltx.checkpoint import Checkpoint
     from ltx.files import describe
 
+    if Path(args.checkpoint).is_dir():
+        return _folder(Path(args.checkpoint))
     ckpt = Checkpoint(args.checkpoint)
     size = ckpt.path.stat().st_size
     version = ckpt.model_version
@@ -67,7 +94,7 @@ def _transformer(ckpt) -> None:
     from ltx.config.ltxv import LTXVConfig, is_ltxv
     from ltx.dit.loading import transformer_config
 
-    if is_ltxv(ckpt.config.get("transformer")):
+    if is_ltxv(ckpt.section("transformer")):
         cfg = LTXVConfig.from_metadata(ckpt.config["transformer"])
         print(f"LTX-Video 0.9.x transformer ({len(cfg.__dataclass_fields__)} settings; load_ltxv_transformer):")
     else:
@@ -90,7 +117,7 @@ def _transformer(ckpt) -> None:
 def _video_vae(ckpt) -> None:
     from ltx.vae import vae_config
 
-    name = ckpt.config.get("vae", {}).get("_class_name")
+    name = (ckpt.section("vae") or {}).get("_class_name")
     if name == "CausalDiffusionVAE":  # the LTX-2.5 diffusion decoder: its nested config as the file states it
         section = ckpt.config["vae"]
         print("video VAE (CausalDiffusionVAE: conv encoder + diffusion decoder):")

@@ -60,7 +60,7 @@ def _is_diffusion_vae(path: Path) -> bool:
     from ltx.checkpoint import Checkpoint
     from ltx.config.diffusion_vae import DIFFUSION_VAE_CLASS
 
-    return Checkpoint(path).config.get("vae", {}).get("_class_name") == DIFFUSION_VAE_CLASS
+    return (Checkpoint(path).section("vae") or {}).get("_class_name") == DIFFUSION_VAE_CLASS
 
 
 def _builtin_jobs(

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ltx.config.base import ConfigError
+from ltx.config.base import ConfigError, check_values
 
 CAUSALITY_AXES = ("height", "width", "width-compatibility", None)
 
@@ -63,6 +63,7 @@ class AudioVAEConfig:
 
     @classmethod
     def from_metadata(cls, section: dict[str, Any]) -> AudioVAEConfig:
+        check_values(cls, section, "audio_vae")
         params = section.get("model", {}).get("params", {})
         dd = params.get("ddconfig", {})
         pre = section.get("preprocessing", {})
@@ -135,6 +136,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_metadata(cls, section: dict[str, Any], **overrides: Any) -> GeneratorConfig:
+        check_values(cls, section, "vocoder")
         if section.get("stereo", True) is not True:
             raise ConfigError("only stereo vocoders exist (stereo must be true)")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -186,6 +188,7 @@ class VocoderConfig:
     @classmethod
     def from_metadata(cls, section: dict[str, Any]) -> VocoderConfig:
         """2.0: a flat HiFi-GAN section; 2.3: {"vocoder": {...}, "bwe": {...}} (AMP1, snakebeta)."""
+        check_values(cls, section, "vocoder")
         if "bwe" not in section:
             gen = GeneratorConfig.from_metadata(section)
             if gen.resblock != "1":

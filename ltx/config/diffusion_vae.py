@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ltx.config.base import ConfigError
+from ltx.config.base import ConfigError, check_values
 from ltx.config.vae import DIFFUSION_VAE as DIFFUSION_VAE_CLASS
 
 Kernel = tuple[int, int, int]
@@ -132,6 +132,7 @@ class DiffusionDecoderConfig:
     @classmethod
     def from_metadata(cls, section: dict[str, Any]) -> DiffusionDecoderConfig:
         """From `config["vae"]`: the decoder's keys under `decoder` (or, in older configs, flat)."""
+        check_values(cls, section, "vae")
         name = section.get("_class_name")
         if name != DIFFUSION_VAE_CLASS:
             raise ConfigError(f"config.vae._class_name is {name!r}, not {DIFFUSION_VAE_CLASS!r}: not a diffusion VAE")

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ltx.config.base import ConfigError
+from ltx.config.base import ConfigError, check_values
 
 # option -> the only value we build (the released 0.9.x files all use these)
 _FIXED = {
@@ -34,6 +34,17 @@ def is_ltxv(section: dict) -> bool:
     if not isinstance(section, dict):
         return False
     return section.get("_class_name") == "Transformer3DModel" or "project_to_2d_pos" in section
+
+
+@dataclass(frozen=True)
+class _Ints:  # the integer settings of an LTX-Video transformer section, for their type check
+    num_layers: int = 0
+    num_attention_heads: int = 0
+    attention_head_dim: int = 0
+    in_channels: int = 0
+    out_channels: int = 0
+    cross_attention_dim: int = 0
+    caption_channels: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,16 @@ class LTXVConfig:
             if key in section and section[key] != value:
                 raise ConfigError(f"LTX-Video transformer option {key}={section[key]!r} is not implemented "
                                   f"(the released files use {value!r})")  # fmt: skip
+        known = (
+            "num_layers",
+            "num_attention_heads",
+            "attention_head_dim",
+            "in_channels",
+            "out_channels",
+            "cross_attention_dim",
+            "caption_channels",
+        )  # (integers all)
+        check_values(_Ints, {k: section[k] for k in known if section.get(k) is not None}, "transformer")
         heads, head_dim = section.get("num_attention_heads", 32), section.get("attention_head_dim", 64)
         return cls(
             num_layers=section.get("num_layers", 28),

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ltx.config.base import ConfigError
+from ltx.config.base import ConfigError, check_values
 
 # LTX-2.3 files say the projection moved from the transformer to the text side with exactly these values.
 _V2_KEYS = {
@@ -62,6 +62,7 @@ class TextConfig:
     def from_metadata(cls, section: dict[str, Any], *, audio: bool = True, **overrides: Any) -> TextConfig:
         """From `config["transformer"]`; absent keys take the official defaults (audio connector keys fall
         back to the video ones)."""
+        check_values(cls, section, "transformer")
         present = section.keys() & _V2_KEYS.keys()
         if present and present != _V2_KEYS.keys():
             raise ConfigError(f"partial LTX-2.3 text config: lacks {', '.join(sorted(_V2_KEYS.keys() - present))}")

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ltx.config.base import ConfigError
+from ltx.config.base import ConfigError, check_values
 
 _FIXED_TRANSFORMER_KEYS: dict[str, Any] = {
     "dropout": 0.0,
@@ -131,7 +131,7 @@ class TransformerConfig:
                 values[key] = tuple(values[key])
         if values.get("frequencies_precision") is False:  # the official reads False as "not float64"
             values["frequencies_precision"] = "float32"
-        return cls(**values, has_audio=has_audio)
+        return cls(**check_values(cls, values, "transformer"), has_audio=has_audio)
 
     def to_metadata(self) -> dict[str, Any]:
         """The `config["transformer"]` section the official loader reads (fixed keys included)."""

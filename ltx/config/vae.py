@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ltx.config.base import ConfigError
+from ltx.config.base import ConfigError, check_values
 
 # LTX-2 and LTX-Video 0.9.x share the building blocks; the two official codebases read the same
 # `config["vae"]` keys with different defaults, so the family is part of the config.
@@ -131,6 +131,7 @@ class VideoVAEConfig:
         """Build from `config["vae"]` with the defaults of the family's official code. A diffusion VAE
         (`_class_name` CausalDiffusionVAE) describes its convolutional encoder in a nested `encoder`
         section; only that half is read here."""
+        check_values(cls, section, "vae")
         class_name = section.get("_class_name", CONV_VAE)
         if class_name == DIFFUSION_VAE:
             return cls._diffusion_encoder(section)
@@ -258,6 +259,7 @@ class UpsamplerConfig:
 
     @classmethod
     def from_metadata(cls, section: dict[str, Any]) -> UpsamplerConfig:
+        check_values(cls, section, "upsampler")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in section.items() if k in known})
 

@@ -38,7 +38,7 @@ def transformer_config(ckpt: Checkpoint) -> TransformerConfig:
         raise CheckpointError(
             f"{ckpt.path}: holds no transformer (no keys under {TRANSFORMER_PREFIX!r}); it holds: {held}"
         )
-    section = ckpt.config.get("transformer")
+    section = ckpt.section("transformer")
     if section is None:
         raise CheckpointError(
             f"{ckpt.path}: has no 'config' metadata with a 'transformer' section, so its architecture is unknown. "

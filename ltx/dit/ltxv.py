@@ -144,7 +144,6 @@ class LTXVTransformer(nn.Module):
         shift, scale = (self.scale_shift_table[None, None] + embedded[:, :, None]).unbind(2)
         return self.proj_out(F.layer_norm(x, (cfg.dim,), eps=1e-6) * (1 + scale) + shift)
 
-
     def run_blocks(self, x, rope: Rope, text, text_bias, self_bias, adaln, stg: STG | None) -> tuple[torch.Tensor]:
         """The block loop (ltx.runtime compiles the blocks and captures this as one CUDA graph)."""
         for i, block in enumerate(self.transformer_blocks):
@@ -160,7 +159,7 @@ def load_ltxv_transformer(
 ) -> LTXVTransformer:
     """The transformer of an LTX-Video 0.9.x single-file checkpoint (`model.diffusion_model.*`), strict."""
     ckpt = path if isinstance(path, Checkpoint) else Checkpoint(path)
-    section = ckpt.config.get("transformer")
+    section = ckpt.section("transformer")
     if section is None:
         raise CheckpointError(f"{ckpt.path}: has no 'config' metadata with a 'transformer' section")
     if not is_ltxv(section):

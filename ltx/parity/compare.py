@@ -120,7 +120,7 @@ def format_table(rows: Iterable[Row]) -> str:
     lowp = any(r.ref_rel is not None for r in rows)
     head = f"{'tensor':<44} {'shape':<16} {'max abs err':>11} {'rel err':>9}"
     head += f" {'official':>9}" if lowp else ""
-    head += f" {'tolerance':>9}  ok"
+    head += f" {'rel tol':>9}  ok"
     lines = [head, "-" * len(head)]
     group = None
     for r in rows:

@@ -33,6 +33,21 @@ def _layers(ckpt: Checkpoint, component: str, strip_prefix: bool) -> set[str]:
     return {n[len(TRANSFORMER_PREFIX) :] if strip_prefix and n.startswith(TRANSFORMER_PREFIX) else n for n in names}
 
 
+COMPUTE_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def compute_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """A dtype the models compute in (a torch dtype or its name); float8 and the rest are refused by name."""
+    if isinstance(dtype, str):
+        if dtype.removeprefix("torch.") not in COMPUTE_DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(COMPUTE_DTYPES)}, got {dtype!r}")
+        return COMPUTE_DTYPES[dtype.removeprefix("torch.")]
+    if dtype not in COMPUTE_DTYPES.values():
+        raise ValueError(f"dtype must be one of torch.bfloat16 / float16 / float32 (float8 files load with float8 "
+                         f"weights and compute in one of these), got {dtype!r}")  # fmt: skip
+    return dtype
+
+
 class Models:
     def __init__(
         self,
@@ -70,7 +85,9 @@ class Models:
         self.temporal_upsampler_path = Path(temporal_upsampler) if temporal_upsampler else None
         self.duration_head_path = Path(duration_head) if duration_head else None
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.dtype, self.keep = dtype, keep
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} asked for, but torch sees no CUDA device; use device='cpu'")
+        self.dtype, self.keep = compute_dtype(dtype), keep
         self.accelerate = accelerate  # compile the transformer's blocks and replay their loop from CUDA graphs
         if gpu_memory is not None and not gpu_memory > 0:
             raise ValueError(f"gpu_memory is a budget in GiB: give a positive number, got {gpu_memory}")
@@ -340,6 +357,14 @@ class Models:
         from ltx.text.encoder import load_prompt_embeddings
 
         cached, texts, _ = load_prompt_embeddings(self.prompt_file, device=self.device, dtype=self.dtype)
+        from ltx.dit.loading import transformer_config
+
+        cfg = transformer_config(self.ckpt)
+        want = cfg.inner_dim if cfg.caption_proj_before_connector else cfg.caption_channels
+        if cfg.has_video and cached.video.shape[-1] != want:
+            raise ValueError(f"{self.prompt_file}: its video contexts are {cached.video.shape[-1]} wide, "
+                             f"{self.ckpt.path.name} takes {want}: the embeddings were made for another checkpoint; "
+                             "encode the prompts with this one (ltx encode --checkpoint ...)")  # fmt: skip
         out = []
         for p in prompts:
             if p not in texts:

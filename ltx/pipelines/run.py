@@ -7,6 +7,7 @@ seeds with it modulo 2^64 (as the official pipelines do), so it reproduces like 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -97,6 +98,29 @@ def predicted_frames(models: Models, req: Request, video: bool = True) -> int:
     return frames
 
 
+def check_request(models: Models, req: Request) -> None:
+    """The request's settings that no size check covers: steps, seeds, guidance (finite scales, STG blocks inside the
+    model), before any work."""
+    if req.steps is not None and (isinstance(req.steps, bool) or not isinstance(req.steps, int) or req.steps < 1):
+        raise ValueError(f"steps must be a whole number >= 1 (or None for the version's default), got {req.steps!r}")
+    if isinstance(req.seed, bool) or not isinstance(req.seed, int):
+        raise ValueError(f"seed must be a whole number, got {req.seed!r}")
+    from ltx.dit.loading import transformer_config
+
+    layers = transformer_config(models.ckpt).num_layers
+    for name, g in (("video_guidance", req.video_guidance), ("audio_guidance", req.audio_guidance)):
+        if g is None:
+            continue
+        scales = {k: getattr(g, k) for k in ("cfg", "stg", "rescale", "modality")}
+        bad = {k: v for k, v in scales.items() if not isinstance(v, (int, float)) or not math.isfinite(v)}
+        if bad:
+            raise ValueError(f"{name}: scales must be finite numbers, got {bad}")
+        outside = [b for b in g.stg_blocks if not 0 <= b < layers]
+        if g.stg and outside:
+            raise ValueError(f"{name}: STG blocks {outside} are outside the transformer's {layers} blocks "
+                             f"(0..{layers - 1})")  # fmt: skip
+
+
 class Run:
     """A pipeline's shared steps for one request; checks the request before any work (the pipeline then reads
     `run.req`, whose frame count is predicted when the request left it None)."""
@@ -104,6 +128,7 @@ class Run:
     def __init__(
         self, models: Models, req: Request, multiple: int, *, upsamples: bool | None = None, video: bool = True
     ):
+        check_request(models, req)
         if req.frames is None:
             check_size(req.height, req.width, 1, req.fps, multiple)
             req = replace(req, frames=predicted_frames(models, req, video))

@@ -91,6 +91,13 @@ class Denoiser:
         self.last_uncond = out.get("uncond", (None, None))
         x0v = None if video is None else self._last[0] if skip_v else self._combine(gv, out, 0)
         x0a = None if audio is None else self._last[1] if skip_a else self._combine(ga, out, 1)
+        for name, x in (("video", x0v), ("audio", x0a)):  # (one reduction per step: a NaN stops the run here)
+            if x is not None and not bool(torch.isfinite(x).all()):
+                raise FloatingPointError(
+                    f"step {step + 1} of {len(sigmas) - 1}: the {name} stream's denoised latent holds NaN or infinite "
+                    "values (a non-finite input, condition or weight, or an overflow in this dtype); stopped rather "
+                    "than decode a broken clip"
+                )
         self._last = (x0v, x0a)
         return x0v, x0a
 

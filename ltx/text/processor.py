@@ -65,7 +65,7 @@ def text_config(ckpt: Checkpoint, **overrides) -> TextConfig:
             f"{ckpt.path}: holds no text side (needs the embeddings connectors, "
             f"'model.diffusion_model.*embeddings_connector.*'); it holds: {found}"
         )
-    section = ckpt.config.get("transformer")
+    section = ckpt.section("transformer")
     if section is None:
         raise CheckpointError(f"{ckpt.path}: has no 'config' metadata with a 'transformer' section")
     names = _connector_names(ckpt)

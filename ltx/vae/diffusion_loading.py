@@ -34,7 +34,7 @@ _STATISTICS = ("std-of-means", "mean-of-means")
 
 
 def diffusion_decoder_config(ckpt: Checkpoint) -> DiffusionDecoderConfig:
-    section = ckpt.config.get("vae")
+    section = ckpt.section("vae")
     if section is None:
         raise CheckpointError(f"{ckpt.path}: has no 'config' metadata with a 'vae' section, so the decoder is unknown")
     name = section.get("_class_name", "CausalVideoAutoencoder")

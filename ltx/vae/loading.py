@@ -42,10 +42,10 @@ def vae_prefix(ckpt: Checkpoint) -> str:
 def vae_family(ckpt: Checkpoint) -> str:
     """'ltx2' (ltx-core semantics) or 'ltxv' (LTX-Video 0.9.x, ltx-video semantics)."""
     version = ckpt.model_version or ""
-    transformer_class = ckpt.config.get("transformer", {}).get("_class_name")
+    transformer_class = (ckpt.section("transformer") or {}).get("_class_name")
     if version.startswith("2") or {"audio_vae", "vocoder", "text_connectors"} & set(ckpt.components):
         return "ltx2"
-    section = ckpt.config.get("vae", {})
+    section = ckpt.section("vae") or {}
     if vae_prefix(ckpt) == "" or section.get("_class_name", CONV_VAE) != CONV_VAE:
         return "ltx2"  # only LTX-2.5 files have a VAE of their own or a diffusion decoder
     blocks = [b[0] for key in ("encoder_blocks", "decoder_blocks") for b in section.get(key) or ()]
@@ -61,7 +61,7 @@ def vae_family(ckpt: Checkpoint) -> str:
 
 def vae_config(ckpt: Checkpoint, family: str | None = None) -> VideoVAEConfig:
     vae_prefix(ckpt)  # raises for a file without a VAE
-    section = ckpt.config.get("vae")
+    section = ckpt.section("vae")
     if section is None:
         raise CheckpointError(
             f"{ckpt.path}: has no 'config' metadata with a 'vae' section, so the VAE's layout is unknown"

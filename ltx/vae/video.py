@@ -193,6 +193,8 @@ class VideoDecoder(nn.Module):
         shape) replaces the decode noise's draw."""
         if latent.ndim != 5 or latent.shape[1] != self.cfg.latent_channels:
             raise ValueError(f"latent must be (B, {self.cfg.latent_channels}, F', H', W'), got {tuple(latent.shape)}")
+        if not bool(torch.isfinite(latent).all()):
+            raise ValueError("the latent to decode holds NaN or infinite values: it would decode to a black clip")
         if self.cfg.decoder_padding == "reflect" and min(latent.shape[3:]) < 2:
             raise ValueError(
                 f"this decoder pads by reflection: it needs latents of at least 2 x 2 ({2 * self.cfg.space_scale} px), "
