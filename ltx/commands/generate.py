@@ -144,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         tiling=Tiling() if args.tiling else None,
         batch_passes=args.batch_passes,
     )
+    if models.device.type == "cpu":
+        params = models.ckpt.numel(models.ckpt.components.get("transformer", []))
+        if params > 1e9:
+            print(f"ltx generate: running a {params / 1e9:.0f}B-parameter transformer on the CPU: expect hours at "
+                  f"{width}x{height}x{req.frames} (--device cuda, or a smaller size to try it)",
+                  file=sys.stderr)  # fmt: skip
     start = time.perf_counter()
     result = run_pipeline(pipeline.name, models, req, **_inputs(args, pipeline))
     seconds = time.perf_counter() - start
