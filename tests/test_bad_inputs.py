@@ -147,6 +147,7 @@ CASES = [
     ("prompts-for-another", lambda f, c: _run_prompts(f), ValueError, "prompts20.safetensors: its video contexts are .* another checkpoint"),
     ("prompt-missing", lambda f, c: _missing_prompt(f), ValueError, "has no embeddings for the prompt 'zzz'"),
     ("nan-weights", lambda f, c: _nan_run(f), FloatingPointError, "step 1 of 2: the video stream's denoised latent holds NaN"),
+    ("transformer-input-dtype", lambda f, c: _forward_float32_into_bf16(f), ValueError, "video stream: latent is torch.float32 .* computes in torch.bfloat16"),
     # the VAE decoder
     ("decode-nan", lambda f, c: _decoder(f)(torch.full((1, 128, 2, 2, 2), float("nan"))), ValueError, "latent to decode holds NaN"),
     ("decode-shape", lambda f, c: _decoder(f)(torch.zeros(1, 64, 2, 2, 2)), ValueError, "latent must be \\(B, 128"),
@@ -250,6 +251,17 @@ def _nan_run(f):
 
     m = Models(p, prompts=f["prompts"], device="cpu", dtype=torch.float32)
     return run_pipeline("one-stage", m, Request("a", negative_prompt="b", frames=9, height=64, width=64, steps=2))
+
+
+def _forward_float32_into_bf16(f):
+    from ltx.dit import Stream, load_transformer
+    from ltx.dit.latents import video_positions
+
+    m = load_transformer(f["ckpt"], dtype=torch.bfloat16)
+    width = m.cfg.inner_dim if m.cfg.caption_proj_before_connector else m.cfg.caption_channels
+    v = Stream(torch.randn(1, 6, 128), torch.tensor([0.5]), torch.full((1, 6), 0.5), video_positions(1, 2, 3, 24.0),
+               torch.randn(1, 4, width, dtype=torch.bfloat16))  # fmt: skip
+    return m(v, None)
 
 
 def _decoder(f):

@@ -331,6 +331,11 @@ class LTX2Transformer(nn.Module):
             problems.append("keyframes_mask marks video tokens only; leave it None on the audio stream")
         if torch.is_tensor(s.sigma) and s.sigma.numel() not in (1, b):
             problems.append(f"sigma must be a scalar or (B,) = ({b},), got {shape(s.sigma)}")
+        dtype = m.patchify_proj.weight.dtype
+        if dtype.is_floating_point and dtype.itemsize > 1:  # (a float8 input projection computes in any dtype)
+            wrong = [f"{k} is {t.dtype}" for k, t in (("latent", s.latent), ("context", s.context)) if t.dtype != dtype]
+            if wrong:
+                problems.append(f"{', '.join(wrong)} but the model computes in {dtype}: cast the inputs (.to({dtype}))")
         if problems:
             raise ValueError(f"{m.name} stream: " + "; ".join(problems))
 
