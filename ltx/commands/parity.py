@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -139,7 +140,20 @@ def _pipeline_jobs(folder: Path) -> list[Job]:
     return jobs
 
 
+def _quiet_third_party() -> None:
+    """The official code's loaders (transformers' "Loading weights", the hub's downloads) would draw their progress
+    bars into our table: off for this command."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
+    _quiet_third_party()
     from ltx.checkpoint import Checkpoint
     from ltx.parity.audio import mel_parity
     from ltx.parity.compare import format_table, write_json
