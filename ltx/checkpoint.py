@@ -312,6 +312,15 @@ def load_state(
     file's dtype the parameters are views of the map).
     """
     optional = optional or {}
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{ckpt.path}: the {what} was asked for on {device}, but torch sees no CUDA device; "
+                         "load it with device='cpu'")  # fmt: skip
+    names = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+    dtype = names.get(dtype.removeprefix("torch."), dtype) if isinstance(dtype, str) else dtype
+    if dtype not in names.values():
+        raise ValueError(f"{ckpt.path}: dtype must be one of torch.bfloat16 / float16 / float32 (float8 weights load "
+                         f"as float8 whatever it is), got {dtype!r}")  # fmt: skip
     expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
     missing = sorted(keys[n] for n in expected if keys[n] not in ckpt.tensors and n not in optional)
     unexpected = sorted(owned - set(keys.values()))

@@ -128,6 +128,8 @@ CASES = [
     ("list-for-number", lambda f, c: _config_with(f, attention_head_dim=[8]), ConfigError, "attention_head_dim=\\[8\\]"),
     ("int-weight", lambda f, c: _int_weight(f), CheckpointError, "wrong kind of dtype .*patchify_proj.weight: stored torch.int32"),
     ("ltxv-loader-on-ltx2", lambda f, c: __import__("ltx.dit.ltxv", fromlist=["x"]).load_ltxv_transformer(f["ckpt"]), CheckpointError, "not LTX-Video 0.9.x's .* ltx.load_transformer"),
+    ("loader-cuda-absent", lambda f, c: __import__("ltx.dit", fromlist=["x"]).load_transformer(f["ckpt"], device="cuda") if not torch.cuda.is_available() else _raise(ValueError("torch sees no CUDA device (skipped: CUDA present)")), ValueError, "torch sees no CUDA device"),
+    ("loader-dtype", lambda f, c: __import__("ltx.dit", fromlist=["x"]).load_transformer(f["ckpt"], dtype="int8"), ValueError, "tiny.safetensors: dtype must be one of torch.bfloat16"),
     ("lora-not-lora", lambda f, c: __import__("ltx.lora", fromlist=["x"]).load_lora(f["dir"] / "small.safetensors"), CheckpointError, "small.safetensors: holds no LTX component .* expects a LoRA file"),
     ("lora-nan", lambda f, c: __import__("ltx.lora", fromlist=["x"]).load_lora(f["ckpt"], float("nan")), ValueError, "strength must be a finite number, got nan"),
     ("lora-string", lambda f, c: __import__("ltx.lora", fromlist=["x"]).load_lora(f["ckpt"], "0.5"), ValueError, "strength must be a finite number, got '0.5'"),
