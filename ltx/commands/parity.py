@@ -16,7 +16,7 @@ import torch
 from ltx.commands import DTYPES
 
 PARTS = ("transformer", "vae", "diffusion_vae", "upsampler", "duration", "audio", "mel", "text", "gemma", "t5",
-         "conditioning", "dfr", "ltxv")  # fmt: skip
+         "conditioning", "dfr", "ltxv", "train")  # fmt: skip
 Job = tuple[str, Callable]  # (group, run(group) -> rows)
 
 
@@ -140,6 +140,25 @@ def _pipeline_jobs(folder: Path) -> list[Job]:
     return jobs
 
 
+def _train_jobs(folder: Path) -> list[Job]:
+    """One LoRA step (text-to-video with audio), one IC-LoRA step and the flexible strategy's batches against
+    ltx-trainer 1.2.0, when it and peft are installed (else a line saying so)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ltx_trainer") is None or importlib.util.find_spec("peft") is None:
+        print("training step: skipped (needs ltx-trainer 1.2.0 and peft: bash scripts/install.sh with ../shared)")
+        return []
+    from ltx.parity.fixtures import write_tiny_checkpoint
+    from ltx.parity.train import flexible_parity, train_step_parity
+
+    tiny = write_tiny_checkpoint("ltx-2.3-tiny", folder / "ltx-2.3-tiny-train.safetensors")
+    return [("train step vs ltx-trainer: LoRA, t2v + audio (float32; gradients to ~1e-6)",
+             lambda g: train_step_parity(tiny, group=g)),
+            ("train step vs ltx-trainer: IC-LoRA (float32)", lambda g: train_step_parity(tiny, ic=True, group=g)),
+            ("train batches vs ltx-trainer's flexible strategy (float32)",
+             lambda g: flexible_parity(tiny, group=g))]  # fmt: skip
+
+
 def _quiet_third_party() -> None:
     """The official code's loaders (transformers' "Loading weights", the hub's downloads) would draw their progress
     bars into our table: off for this command."""
@@ -227,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
             print("LTX-Video pipeline inputs: a tiny transformer and 0.9.1 VAE; text features given directly")
             jobs.append(("ltx-video pipeline: t2v, i2v (float32)",
                          lambda g, f=files: ltxv_pipeline_parity(*f, realign=True, group=g)))  # fmt: skip
+        if "train" in parts and not args.checkpoint:  # a training step against ltx-trainer 1.2.0
+            jobs += _train_jobs(Path(args.fixtures or tmp))
         if "mel" in parts and (has_audio or args.parts):  # the front-end matters only where there is audio
             jobs.insert(0, ("mel front-end", lambda g: mel_parity(g, device=args.device)))
         for group, job in jobs:

@@ -49,7 +49,7 @@ def ours_step(path, x, *, rank, alpha, lr, max_norm, first_frame_p, seed, ic=Fal
     from ltx.train.lora import add_lora, lora_parameters
 
     model = load_transformer(path, dtype=torch.float32)
-    adapters = add_lora(model, rank, alpha)
+    adapters = add_lora(model, rank, alpha, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         for name, a in adapters.items():
             a.lora_B.weight.copy_(_nudge(a.lora_B.weight, name, seed))
@@ -139,8 +139,9 @@ def train_step_parity(path: str | Path, *, rank: int = 4, alpha: float = 4, lr: 
                       first_frame_p: float = 0.5, seed: int = 3, ic: bool = False, ours_lr: float | None = None,
                       group: str = "train step") -> list[Row]:  # fmt: skip
     """Rows for the loss, every LoRA gradient and every updated LoRA weight (float32 CPU), text-to-video with audio
-    or (`ic`) IC-LoRA with half-size reference latents. `ours_lr` changes our side only, to show a wrong setting
-    is caught."""
+    or (`ic`) IC-LoRA with half-size reference latents. The updated weights of the first are held to 1e-4 (see
+    below), everything else to the float32 tolerance. `ours_lr` changes our side only, to show a wrong setting is
+    caught."""
     from ltx.checkpoint import Checkpoint
     from ltx.dit.loading import transformer_config
 
@@ -148,7 +149,12 @@ def train_step_parity(path: str | Path, *, rank: int = 4, alpha: float = 4, lr: 
     kw = dict(rank=rank, alpha=alpha, max_norm=max_norm, first_frame_p=first_frame_p, seed=seed, ic=ic)
     got, init = ours_step(path, x, lr=lr if ours_lr is None else ours_lr, **kw)
     ref = official_step(path, x, init, lr=lr, **kw)
-    return compare_exact(group, got, ref)
+    # AdamW's first step divides each gradient by its own size (+ eps 1e-8): where one is near eps, the ~1e-7
+    # relative gradient differences of the audio <-> video path become up to ~1e-4 of the updated weight
+    after = {k for k in got if k.startswith("after/")}
+    rows = compare_exact(group, {k: v for k, v in got.items() if k not in after},
+                         {k: v for k, v in ref.items() if k not in after})  # fmt: skip
+    return rows + compare_exact(group, {k: got[k] for k in after}, {k: ref[k] for k in after}, tol=1e-5 if ic else 1e-4)
 
 
 # -- the flexible strategy ----------------------------------------------------------------------------
