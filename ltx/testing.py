@@ -68,12 +68,13 @@ def fill_random(module: nn.Module, generator: torch.Generator, prefix: str = "")
     """Every floating parameter and buffer of `module` drawn by name (ltx.parity.fixtures.random_value: unit-gain
     weights, norms near 1, clearly non-zero tables), in state-dict order. Constants keep their values: the
     vocoders' filters, STFT and mel bases (set to their true values by `write_components`) and the upsampler's
-    blur kernel. Returns the module, in eval mode."""
+    blur kernel. Drawn on the generator's device (a CUDA generator fills a module on the GPU). Returns the module, in
+    eval mode."""
     with torch.no_grad():
         for name, t in module.state_dict(keep_vars=True).items():
             if not t.is_floating_point() or name.endswith(_CONSTANTS):
                 continue
-            t.copy_(random_value(prefix + name, t.shape, generator))
+            t.copy_(random_value(prefix + name, t.shape, generator, device=generator.device))
     return module.eval()
 
 

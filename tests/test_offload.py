@@ -121,6 +121,31 @@ def test_streamed_generation_is_bitwise_the_resident_one(files, name, kwargs, re
                 } >= {torch.float8_e4m3fn}  # fmt: skip
 
 
+def test_a_wrong_streamed_weight_is_caught(files):
+    """The comparison above would see one wrong value: a streamed block's pinned copy changed in one element
+    changes the generated latents."""
+    ckpt, prompts = files["six"]
+    base, _, _ = _generate(ckpt, prompts)
+    from ltx.parity.pipelines import request
+    from ltx.pipelines import Models
+    from ltx.pipelines import generate as pipelines
+
+    models = Models(ckpt, prompts=prompts, device="cpu", dtype=torch.float32, offload="cpu")
+    real = models.transformer
+
+    def nudged(*a, **k):
+        model = real(*a, **k)
+        (streamer,) = models.streamers.values()
+        buffer = streamer.source.buffers[streamer.streamed[2]]
+        view = streamer.layout.carve(buffer)["attn1.to_q.weight"]
+        view[0, 0] += 0.5
+        return model
+
+    models.transformer = nudged
+    out = pipelines.one_stage(models, replace(request("one-stage"), images=[], steps=2))
+    assert not torch.equal(out.video_latent, base.video_latent)
+
+
 def test_disk_reads_each_streamed_block_once_per_call(files):
     from ltx.parity.pipelines import request
     from ltx.pipelines import Models

@@ -342,6 +342,8 @@ def test_flexible_modes_match_ltx_trainer_bitwise(tiny):
     rows = flexible_parity(tiny["checkpoint"])
     assert {r.name.split("/")[0] for r in rows} == set(FLEXIBLE_CASES) and len(rows) == 35
     assert all(r.max_abs == 0.0 for r in rows), [r.name for r in rows if r.max_abs]
+    wrong = failed_rows(flexible_parity(tiny["checkpoint"], ("extend",), ours_seed=5))  # another draw: caught
+    assert {"extend/loss", "extend/video.latent", "extend/audio.sigma"} <= wrong
 
 
 @pytest.mark.oracle

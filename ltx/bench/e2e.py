@@ -23,17 +23,12 @@ SIZES = {"512x768x121": (121, 512, 768), "1024x1536x121": (121, 1024, 1536)}
 
 def build(cfg, device):
     from ltx.dit import LTX2Transformer
-    from ltx.parity.fixtures import random_value
     from ltx.parity.oracle import require
+    from ltx.testing import fill_random
 
     with torch.device("meta"):
         ours = LTX2Transformer(cfg)
-    ours = ours.to_empty(device=device)
-    gen = torch.Generator(device).manual_seed(0)
-    with torch.no_grad():
-        for name, t in ours.state_dict().items():
-            t.copy_(random_value(name, t.shape, gen, device=device).to(t.dtype))
-    ours = ours.to(torch.bfloat16).eval()
+    ours = fill_random(ours.to_empty(device=device), torch.Generator(device).manual_seed(0)).to(torch.bfloat16)
     configurator = require("ltx_core.model.transformer").LTXModelConfigurator
     with torch.device("meta"):
         official = official_module(configurator, {"transformer": cfg.to_metadata()})
@@ -82,19 +77,28 @@ def to_fp8(model):
     return model
 
 
-def _time(fn, repeats: int):
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int):
+    """(median seconds, peak GiB above what was allocated before, the last output); the first call not timed
+    (on a machine without CUDA the peak is 0: the suites' tests run there)."""
     fn()
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    sync()
+    cuda = torch.cuda.is_available()
+    base = torch.cuda.memory_allocated() if cuda else 0
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times, out = [], None
     for _ in range(repeats):
-        torch.cuda.synchronize()
+        sync()
         start = time.perf_counter()
         out = fn()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), (torch.cuda.max_memory_allocated() - base) / 2**30, out
+    return statistics.median(times), ((torch.cuda.max_memory_allocated() if cuda else 0) - base) / 2**30, out
 
 
 def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
@@ -118,11 +122,11 @@ def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
         with torch.inference_mode():
             for name, variant in variants.items():
                 if callable(variant):
-                    t, peak, out = _time(variant, reps)
+                    t, peak, out = timed(variant, reps)
                 else:
                     mode, attn = variant
                     with ltx_kernels.use(mode=mode, attention=attn or "auto"):
-                        t, peak, out = _time(lambda: ours(video, audio), reps)
+                        t, peak, out = timed(lambda: ours(video, audio), reps)
                 results[name] = out
                 rows.append({"case": size, "peer": name, "seconds": t, "peak_gib_above_weights": peak})
                 print(rows[-1], flush=True)
@@ -137,7 +141,7 @@ def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
     for size in sizes:
         video, audio = inputs(LTX2_19B, *SIZES[size], device)
         with torch.inference_mode():
-            t, peak, out = _time(lambda: fp8(video, audio), repeats if "512" in size else max(2, repeats // 2))
+            t, peak, out = timed(lambda: fp8(video, audio), repeats if "512" in size else max(2, repeats // 2))
         base = next(r for r in rows if r["case"] == size and r["peer"] == "ltx-core")
         rows.append({"case": size, "peer": "ours, FP8 GEMMs (per-token activations)", "seconds": t,
                      "peak_gib_above_weights": peak, "time_ratio_vs_ltx_core": t / base["seconds"]})  # fmt: skip
@@ -174,7 +178,7 @@ def run_compiled(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
                 fn(video, audio)
                 torch.cuda.synchronize()
                 first = time.perf_counter() - start
-                t, peak, out = _time(lambda v=video, a=audio: fn(v, a), reps[size])
+                t, peak, out = timed(lambda v=video, a=audio: fn(v, a), reps[size])
             outs[(size, name)] = out
             rows.append({"case": size, "peer": name, "seconds": t, "peak_gib_above_weights": peak,
                          "first_call_s": first})  # fmt: skip

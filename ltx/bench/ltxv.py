@@ -17,24 +17,16 @@ The clip is the paper's headline: 121 frames of 768x512 at 24 fps (16 x 16 x 24 
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import torch
 
+from ltx.bench.e2e import sync, timed
+from ltx.testing import fill_random
+
 FRAMES, HEIGHT, WIDTH, FPS = 121, 512, 768, 24.0
 TEXT, PROMPT = 256, 64
 DEVICE = "cuda"  # (the tests run these on tiny configs on the CPU)
-
-
-def _fill(module, seed: int, device):
-    from ltx.parity.fixtures import random_value
-
-    gen = torch.Generator(device).manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            t.copy_(random_value(name, t.shape, gen, device=device).to(t.dtype))
-    return module
 
 
 def build_transformers(cfg, device, dtype=torch.bfloat16):
@@ -46,7 +38,7 @@ def build_transformers(cfg, device, dtype=torch.bfloat16):
         ours = LTXVTransformer(cfg)
         official = official_module(cfg)
         theirs = diffusers_module(cfg)
-    ours = _fill(ours.to_empty(device=device), 0, device).to(dtype).eval()
+    ours = fill_random(ours.to_empty(device=device), torch.Generator(device).manual_seed(0)).to(dtype).eval()
     official.load_state_dict(ours.state_dict(), strict=True, assign=True)
     theirs.load_state_dict(diffusers_keys(ours.state_dict()), strict=True, assign=True)
     return ours, official.eval(), theirs.eval()
@@ -68,29 +60,6 @@ def text(caption: int, device, dtype=torch.bfloat16, batch: int = 1):
     mask = torch.zeros(batch, TEXT, device=device)
     mask[:, :PROMPT] = 1
     return context, mask
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _time(fn, repeats: int):
-    """(median seconds, peak GiB above what was allocated before, the last output); the first call not timed."""
-    fn()
-    _sync()
-    cuda = torch.cuda.is_available()
-    base = torch.cuda.memory_allocated() if cuda else 0
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    times, out = [], None
-    for _ in range(repeats):
-        _sync()
-        start = time.perf_counter()
-        out = fn()
-        _sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), ((torch.cuda.max_memory_allocated() if cuda else 0) - base) / 2**30, out
 
 
 def forward(models=("2B", "13B"), repeats: int = 7) -> list[dict]:
@@ -135,9 +104,9 @@ def _forward(name: str, cfg, repeats: int) -> list[dict]:
         for peer, fn in calls.items():
             start = time.perf_counter()
             fn()
-            _sync()
+            sync()
             first = time.perf_counter() - start
-            seconds, peak, outs[peer] = _time(fn, repeats)
+            seconds, peak, outs[peer] = timed(fn, repeats)
             rows.append({"case": f"{name} {WIDTH}x{HEIGHT}x{FRAMES}", "peer": peer, "seconds": seconds,
                          "peak_gib_above_weights": peak, "first_call_s": first})  # fmt: skip
             print(rows[-1], flush=True)
@@ -161,7 +130,7 @@ def build_vae(device, dtype=torch.bfloat16, vae=None, upsampler=None):
     cva = require("ltx_video.models.autoencoders.causal_video_autoencoder").CausalVideoAutoencoder
     with torch.device("meta"):
         official = cva.from_config(vae.to_metadata())
-    official = _fill(official.to_empty(device=device), 3, device).to(dtype).eval()
+    official = fill_random(official.to_empty(device=device), torch.Generator(device).manual_seed(3)).to(dtype).eval()
     n = vae.latent_channels  # the latent statistics, which the official registers when it reads a file
     official.register_buffer("std_of_means", 0.5 + torch.rand(n, device=device, dtype=dtype))
     official.register_buffer("mean_of_means", 0.1 * torch.randn(n, device=device, dtype=dtype))
@@ -179,7 +148,7 @@ def build_vae(device, dtype=torch.bfloat16, vae=None, upsampler=None):
     with torch.device("meta"):
         official_up = official_up.from_config(up_cfg.to_metadata())
     # float32, as ltx-video's inference.py leaves it
-    official_up = _fill(official_up.to_empty(device=device), 4, device).eval()
+    official_up = fill_random(official_up.to_empty(device=device), torch.Generator(device).manual_seed(4)).eval()
     with torch.device("meta"):
         ours_up = LatentUpsampler(up_cfg)
     ours_up.load_state_dict(official_up.state_dict(), assign=True)
@@ -227,7 +196,7 @@ def generate(repeats: int = 3, model=None, vae=None, upsampler=None) -> list[dic
         videos = {}
         with torch.inference_mode():
             for peer, fn in calls.items():
-                seconds, peak, videos[peer] = _time(fn, repeats)
+                seconds, peak, videos[peer] = timed(fn, repeats)
                 rows.append({"case": case.name, "peer": peer, "seconds": seconds, "peak_gib_above_weights": peak,
                              "video_seconds_per_second": FRAMES / FPS / seconds,
                              "shape": "x".join(map(str, videos[peer].shape))})  # fmt: skip

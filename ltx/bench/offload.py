@@ -17,7 +17,7 @@ import gc
 
 import torch
 
-from ltx.bench.e2e import SIZES, _time, build, inputs
+from ltx.bench.e2e import SIZES, build, inputs, timed
 from ltx.offload import GiB
 
 BUDGETS = (24, 12)
@@ -86,7 +86,7 @@ def _measure(fn, size, reps, budget=None):
     try:
         torch.cuda.reset_peak_memory_stats()
         with torch.inference_mode():
-            seconds, _, out = _time(fn, reps)
+            seconds, _, out = timed(fn, reps)
         peak = torch.cuda.max_memory_allocated() / GiB
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)

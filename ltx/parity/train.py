@@ -179,10 +179,11 @@ def _official_condition(kind, probability, frames, box):
     return flex.MaskConditionConfig(mask_dir="masks", probability=probability)
 
 
-def flexible_parity(path: str | Path, cases=tuple(FLEXIBLE_CASES), *, seed: int = 4,
+def flexible_parity(path: str | Path, cases=tuple(FLEXIBLE_CASES), *, seed: int = 4, ours_seed: int | None = None,
                     group: str = "train flexible") -> list[Row]:  # fmt: skip
     """Per case: the prepared latents, timesteps, sigmas, targets and loss masks of both modalities, and the loss
-    through each side's model (no LoRA: the objective alone), against ltx-trainer's FlexibleStrategy."""
+    through each side's model (no LoRA: the objective alone), against ltx-trainer's FlexibleStrategy. `ours_seed`
+    changes our side's draws only, to show a wrong draw is caught."""
     from ltx.checkpoint import Checkpoint
     from ltx.dit import load_transformer
     from ltx.dit.loading import transformer_config
@@ -210,7 +211,7 @@ def flexible_parity(path: str | Path, cases=tuple(FLEXIBLE_CASES), *, seed: int 
                 ),
             )
         )
-        torch.manual_seed(seed)
+        torch.manual_seed(seed if ours_seed is None else ours_seed)
         video, audio = prepare_flexible(x["video"], role(v_spec), x["video_context"], audio_latent=x["audio"],
                                         audio_role=role(a_spec), audio_context=x["audio_context"],
                                         context_mask=x["mask"], masks=masks)  # fmt: skip

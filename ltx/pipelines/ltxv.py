@@ -130,11 +130,12 @@ class LTXVRequest:
 
 
 def step_guidance(intervals: tuple[GuidanceInterval, ...], t: torch.Tensor) -> GuidanceInterval:
-    """The interval of timestep `t` (float32 comparisons, as the official's Python floats against its tensor)."""
+    """The interval of timestep `t` (a CPU tensor; float32 comparisons, as the official's Python floats against its
+    tensor)."""
     if len(intervals) == 1:
         return intervals[0]
     for g in intervals:
-        if torch.tensor(g.start, dtype=t.dtype) <= t.cpu():
+        if torch.tensor(g.start, dtype=t.dtype) <= t:
             return g
     return intervals[-1]
 

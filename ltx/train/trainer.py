@@ -119,8 +119,10 @@ class TrainConfig:
             raise FileNotFoundError(f"{path}: no such training config")
         text = path.read_text()
         if path.suffix.lower() == ".toml":
-            import tomllib
-
+            try:
+                import tomllib
+            except ImportError:  # (Python 3.10)
+                raise ValueError(f"{path}: TOML configs need Python 3.11 or newer; write it as YAML") from None
             raw = tomllib.loads(text)
         elif path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -212,7 +214,7 @@ class Dataset:
         return out
 
 
-def _check_sample(sample: dict, files: dict[str, Path], channels: int, text_dims: tuple[int, int | None]) -> None:
+def _check_sample(sample: dict, files: dict[str, Path], channels: int, text_width: int) -> None:
     lat = sample["latents"]
     if not isinstance(lat, dict) or "latents" not in lat or lat["latents"].ndim != 4:
         raise ValueError(f"{files['latents']}: expected a dict with 'latents' (C, F', H', W')")
@@ -222,9 +224,9 @@ def _check_sample(sample: dict, files: dict[str, Path], channels: int, text_dims
     for key in ("video_prompt_embeds", "prompt_attention_mask"):
         if key not in cond:
             raise ValueError(f"{files['conditions']}: has no {key!r}")
-    if cond["video_prompt_embeds"].shape[-1] != text_dims[0]:
+    if cond["video_prompt_embeds"].shape[-1] != text_width:
         raise ValueError(f"{files['conditions']}: video_prompt_embeds are {cond['video_prompt_embeds'].shape[-1]} "
-                         f"wide, this checkpoint's connectors take {text_dims[0]}")  # fmt: skip
+                         f"wide, this checkpoint's connectors take {text_width}")  # fmt: skip
     for source in ("audio_latents", "reference_latents"):
         if source in sample and (not isinstance(sample[source], dict) or "latents" not in sample[source]):
             raise ValueError(f"{files[source]}: expected a dict with 'latents'")
@@ -360,9 +362,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = DTYPES[cfg.dtype]
     processor = load_connectors(ckpt, device=device, dtype=dtype)
-    text_dims = (processor.video_embeddings_connector.cfg.dim, None)
     for i in range(len(data.files)):  # every file checked before the first step
-        _check_sample(data.load(i), data.files[i], mcfg.in_channels, text_dims)
+        _check_sample(data.load(i), data.files[i], mcfg.in_channels, processor.video_embeddings_connector.cfg.dim)
     out = Path(cfg.output)
     folder = out / "checkpoints"
     state_path = _latest_state(folder) if cfg.resume else None
