@@ -6,4 +6,4 @@ source scripts/gpu_env.sh
 python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q --no-index --find-links .whl --target /tmp/site pytest || true
 (python3 -m pytest -q -m gpu tests/test_offload.py -p no:cacheprovider 2>&1 || true) | tail -5 | tee "$OUT/gpu_tests.txt"
 free -g | head -2
-python3 -m bench offload --out "$OUT" 2>&1 | grep -v "^{" | tee "$OUT/bench.txt" | tail -40
+PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True python3 -m bench offload --out "$OUT" 2>&1 | tee "$OUT/bench.txt" | tail -40

@@ -17,6 +17,7 @@ import gc
 
 import torch
 
+from ltx import offload
 from ltx.bench.e2e import SIZES, build, inputs, timed
 from ltx.offload import GiB
 
@@ -37,8 +38,6 @@ def _model(cfg, host: dict, stored=None):
 
 
 def _streamed(cfg, host, budget, size, stored=None):
-    from ltx import offload
-
     model = _model(cfg, host, stored)
     frames, height, width = SIZES[size]
     dtype = torch.bfloat16
@@ -82,7 +81,7 @@ def _official_streamed(cfg, host, device):
 
 def _measure(fn, size, reps, budget=None):
     if budget is not None:
-        torch.cuda.set_per_process_memory_fraction(budget * GiB / torch.cuda.get_device_properties(0).total_memory)
+        offload.cap(0, budget)
     try:
         torch.cuda.reset_peak_memory_stats()
         with torch.inference_mode():
@@ -115,6 +114,7 @@ def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
         print(row, flush=True)
 
     host = _resident(cfg, device, shapes, reps, add)
+    _free()
     for budget in BUDGETS:
         for size in shapes:
             _budget(cfg, host, budget, size, shapes[size], reps[size], add)
