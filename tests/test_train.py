@@ -373,3 +373,50 @@ def test_flexible_training_runs(tiny, tmp_path):
             _config(tiny, tmp_path, mode="flexible", with_audio=False, **changes)
     with pytest.raises(ValueError, match="set mode: flexible"):
         _config(tiny, tmp_path, video={"generated": True})
+
+
+@pytest.mark.oracle
+def test_bf16_lora_is_pefts_under_the_trainers_autocast():
+    """In bf16 our adapters compute what peft's compute under ltx-trainer's bf16 autocast (matmuls in bf16, float32
+    master weights), forward and the gradients of A and B; in float32 what peft computes without autocast."""
+    peft = pytest.importorskip("peft", reason="peft is the oracle for the LoRA layer")
+    from torch import nn
+
+    from ltx.train.lora import LoRALinear
+
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.bfloat16, torch.float32):
+        base = nn.Linear(64, 48).to(dtype)
+        ours = LoRALinear(base, 8, 16, generator=g)
+        with torch.no_grad():
+            ours.lora_B.weight.normal_(generator=g)
+        theirs = peft.get_peft_model(nn.Sequential(base), peft.LoraConfig(r=8, lora_alpha=16, target_modules=["0"]))
+        layer = theirs.base_model.model[0]
+        with torch.no_grad():
+            layer.lora_A["default"].weight.copy_(ours.lora_A.weight)
+            layer.lora_B["default"].weight.copy_(ours.lora_B.weight)
+        x = torch.randn(2, 5, 64, generator=g).to(dtype)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            want = theirs(x)
+        got = ours(x)
+        assert got.dtype == want.dtype == dtype and torch.equal(got, want)
+        got.float().square().sum().backward()
+        want.float().square().sum().backward()
+        for name in ("lora_A", "lora_B"):
+            mine, ref = getattr(ours, name).weight.grad, getattr(layer, name)["default"].weight.grad
+            assert mine.dtype == ref.dtype == torch.float32 and torch.allclose(mine, ref, rtol=1e-5, atol=1e-6), name
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("mode", ["lora", "ic-lora"])
+def test_a_bf16_run_trains(tiny, tmp_path, mode):
+    """bf16 weights and latents (the GPU setting): the noised latents reach the model in bf16 (noised in float32
+    with the float32 sigma, as ltx-trainer's autocast rounds them), the loss is finite and the LoRA moves."""
+    from ltx.train.trainer import train
+
+    losses = []
+    cfg = _config(tiny, tmp_path, dtype="bfloat16", steps=3, checkpoint_every=100, mode=mode,
+                  with_audio=mode == "lora")  # fmt: skip
+    lora = train(cfg, progress=False, on_step=lambda step, value: losses.append(value))
+    assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
+    assert any(v.abs().sum() > 0 for k, v in load_file(lora).items() if ".lora_B." in k)

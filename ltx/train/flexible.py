@@ -97,8 +97,9 @@ def _side(latent, role: Role, context, context_mask, positions, h, w, sampler, g
         noisy = m * latent + (1 - m) * noisy
         timesteps = (1 - held) * timesteps
         in_loss = in_loss & (held == 0)
-    return Side(Stream(noisy, sigma, timesteps, positions, context, context_mask=context_mask), noise - latent,
-                in_loss)  # fmt: skip
+    # (computed in float32 with the float32 sigma; the model takes it in the latent's dtype, as autocast would)
+    return Side(Stream(noisy.to(latent.dtype), sigma, timesteps, positions, context, context_mask=context_mask),
+                noise - latent, in_loss)  # fmt: skip
 
 
 def prepare_flexible(video_latent: torch.Tensor | None, video_role: Role | None, video_context, *,

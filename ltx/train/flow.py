@@ -112,14 +112,17 @@ def prepare(video_latent: torch.Tensor, video_context: torch.Tensor, *, fps: flo
         timesteps = torch.cat([torch.zeros(b, r0.shape[1], dtype=timesteps.dtype, device=device), timesteps], dim=1)
         positions = torch.cat([ref_positions, positions], dim=2)
         in_loss = torch.cat([torch.zeros(b, r0.shape[1], dtype=torch.bool, device=device), in_loss], dim=1)
-    video = Stream(noisy, sigma, timesteps, positions, video_context, context_mask=context_mask)
+    # (noised in float32 with the float32 sigma; the model takes the latents in their own dtype, where ltx-trainer's
+    # bf16 run rounds them to bf16 under autocast at the input projection: the same values)
+    video = Stream(noisy.to(x0.dtype), sigma, timesteps, positions, video_context, context_mask=context_mask)
     audio = audio_target = None
     if audio_latent is not None:
         a0 = patchify_audio(audio_latent)
         audio_noise = torch.empty_like(a0).normal_(generator=generator)
         ta = a0.shape[1]
         where = audio_positions(ta, batch=b, device=device)
-        audio = Stream((1 - s) * a0 + s * audio_noise, sigma, sigma.view(-1, 1).expand(-1, ta), where, audio_context,
+        noisy_audio = ((1 - s) * a0 + s * audio_noise).to(a0.dtype)
+        audio = Stream(noisy_audio, sigma, sigma.view(-1, 1).expand(-1, ta), where, audio_context,
                        context_mask=context_mask)  # fmt: skip
         audio_target = audio_noise - a0
     return Prepared(video, audio, noise - x0, audio_target, in_loss, sigma)

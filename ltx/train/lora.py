@@ -1,8 +1,9 @@
 """LoRA adapters put on a model's linears from outside (the model's code stays plain), as ltx-trainer 1.2.0 puts
 them with peft: on every nn.Linear whose name is one of `targets` or ends with "." + one of them (default: the
 attention projections to_q, to_k, to_v, to_out.0); A (rank, in) Kaiming-uniform (a = sqrt(5)), B (out, rank) zero,
-both float32 whatever the base weight's dtype; the output base(x) + B(A(x in float32)) * alpha / rank, back in the
-base output's dtype.
+both float32 whatever the base weight's dtype (the optimizer's master weights); the output base(x) + B(A(x)) *
+alpha / rank computed in x's dtype, the adapters cast to it: in float32 what peft computes, in bf16 what peft
+computes under the trainer's bf16 autocast (the matmuls in bf16, the gradients reaching the float32 weights).
 
 Saved in the ComfyUI key format (`diffusion_model.<layer>.lora_A.weight` / `.lora_B.weight`) that `ltx generate
 --lora`, ltx-core and ComfyUI load; the official fusion adds B @ A without alpha, so B is saved times alpha / rank
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 DEFAULT_TARGETS = ("to_k", "to_q", "to_v", "to_out.0")
 PREFIX = "diffusion_model."
@@ -37,9 +39,8 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
-        dtype = out.dtype
-        x = x.to(self.lora_A.weight.dtype)
-        return (out + self.lora_B(self.lora_A(self.dropout(x))) * self.scaling).to(dtype)
+        a, b = self.lora_A.weight.to(out.dtype), self.lora_B.weight.to(out.dtype)
+        return out + F.linear(F.linear(self.dropout(x.to(out.dtype)), a), b) * self.scaling
 
 
 def matches(name: str, targets) -> bool:
