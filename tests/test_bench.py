@@ -66,3 +66,30 @@ def test_ltxv_suites_run_on_tiny_configs(monkeypatch):
     rows = suite.generate(1, model=TINY_PIPELINE_LTXV, vae=TINY["ltx-video-0.9.1-tiny"].vae, upsampler=up)
     assert {r["case"] for r in rows} == {"one pass, 8 steps", "multi-scale distilled, 7 + 3 steps"}
     assert {r["shape"] for r in rows} == {"1x3x9x64x96"} and all(r["rel_err_frames"] < 3e-2 for r in rows)
+
+
+def test_every_suite_has_a_runner():
+    from ltx.bench import _runners
+
+    assert set(_runners()) == set(SUITES)
+
+
+@pytest.mark.oracle
+def test_train_suite_runs_on_a_tiny_config():
+    """The training suite's two steps (ours; ltx-trainer's composed from ltx-core + peft) on a tiny config on the CPU:
+    both start from the base model (same LoRA A, B zero), so their first losses agree up to bf16 rounding."""
+    pytest.importorskip("peft", reason="ltx-trainer's LoRA comes from peft")
+    from ltx.bench.train import run
+    from ltx.parity.fixtures import TINY
+
+    rows = run({"tiny": (9, 64, 96)}, repeats=1, rank=4, cfg=TINY["ltx-2.0-tiny"].transformer, device="cpu",
+               text_tokens=8)  # fmt: skip
+    assert [(r["peer"], r["checkpointing"]) for r in rows] == [
+        ("ours", True),
+        ("ours", False),
+        ("ltx-trainer 1.2.0 (composed)", True),
+        ("ltx-trainer 1.2.0 (composed)", False),
+    ]
+    ours, theirs = rows[0], rows[2]
+    assert abs(ours["first_loss"] - theirs["first_loss"]) < 3e-2 * theirs["first_loss"]
+    assert ours["first_loss_ltx_trainer"] == theirs["first_loss"] and ours["time_ratio_vs_ltx_trainer"] > 0

@@ -1,7 +1,8 @@
 """`ltx bench [suites] --out DIR` (also `python -m bench`): kernel and end-to-end benchmarks on the GPU, each
 beside its peers in the same run. Suites: ceilings, attention, attention-sweep, norm, gemm (ltx/bench/kernels.py),
 e2e, e2e-compiled (ltx/bench/e2e.py), ltxv-forward, ltxv-generate (LTX-Video, ltx/bench/ltxv.py), offload
-(block streaming under a memory budget, ltx/bench/offload.py); default: all but the sweep, LTX-Video and offload.
+(block streaming under a memory budget, ltx/bench/offload.py), train (a 19B LoRA step beside ltx-trainer's,
+ltx/bench/train.py); default: all but the sweep, LTX-Video, offload and train.
 Prints a table per suite and writes `<date>-<suite>.json` and `.csv` (with the device, torch, triton and CUDA
 versions) and, where the suite has one, a `.png` plot (matplotlib). `--plot FILE.json ...` redraws the plots of
 saved results (no GPU needed)."""
@@ -25,7 +26,10 @@ SUITES = (
     "e2e-compiled",
     "ltxv-forward",
     "ltxv-generate",
+    "offload",
+    "train",
 )
+RATIOS = ("time_ratio_vs_ltx_core", "time_ratio_vs_resident", "time_ratio_vs_ltx_trainer")
 DEFAULT = ("ceilings", "attention", "norm", "gemm", "e2e", "e2e-compiled")
 
 
@@ -36,10 +40,11 @@ def table(rows: list[dict]) -> str:
             lines.append(f"{r['case']:<34} {r['peer']:<46} {'-':>9} {r['error'][:40]}")
             continue
         rate = next((f"{r[k]:.1f} {k}" for k in ("TFLOP/s", "TB/s") if k in r), "")
-        if "peak_gib_above_weights" in r:
-            rate = f"{r['peak_gib_above_weights']:.2f} GiB"
+        peak = r.get("peak_gib_above_weights", r.get("peak_gib"))
+        if peak is not None:
+            rate = f"{peak:.2f} GiB"
         err = f"{r['rel_err']:.1e}" if "rel_err" in r else f"{r['rel_err_video']:.1e}" if "rel_err_video" in r else ""
-        ratio = f"{r['time_ratio_vs_ltx_core']:.3f}" if "time_ratio_vs_ltx_core" in r else ""
+        ratio = next((f"{r[k]:.3f}" for k in RATIOS if k in r), "")
         lines.append(f"{r['case']:<34} {r['peer']:<46} {r['seconds'] * 1e3:>9.3f} {rate:>14} {err:>9} {ratio:>6}")
     return "\n".join(lines)
 
@@ -58,11 +63,12 @@ def write(out: Path, suite: str, env: dict, rows: list[dict]) -> Path:
 
 
 def _runners() -> dict:
-    from ltx.bench import e2e, kernels, ltxv, offload
+    from ltx.bench import e2e, kernels, ltxv, offload, train
 
     return {"ceilings": kernels.ceilings, "attention": kernels.attention, "attention-sweep": kernels.attention_sweep,
             "norm": kernels.norm, "gemm": kernels.gemm, "e2e": e2e.run, "e2e-compiled": e2e.run_compiled,
-            "ltxv-forward": ltxv.forward, "ltxv-generate": ltxv.generate, "offload": offload.run}  # fmt: skip
+            "ltxv-forward": ltxv.forward, "ltxv-generate": ltxv.generate, "offload": offload.run,
+            "train": train.run}  # fmt: skip
 
 
 def add_parser(sub) -> None:
