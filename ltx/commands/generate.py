@@ -63,6 +63,15 @@ def _inputs(args: argparse.Namespace, pipeline) -> dict:
     return inputs
 
 
+def _layout(text: str):
+    from ltx.parallel import Layout
+
+    try:
+        return Layout.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ltx.media import write_mp4
     from ltx.pipelines import PIPELINES, Models, Request, run_pipeline
@@ -105,6 +114,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     height = args.height or (1024 if pipeline.two_stage else 512)
     width = args.width or (1536 if pipeline.two_stage else 768)
+    groups, device = None, args.device
+    if args.parallel is not None:  # (under torchrun: every process runs this; the first writes the output)
+        from ltx.parallel import init, local_device
+
+        if args.gpu_memory is not None or args.offload is not None:
+            print("ltx generate: --parallel keeps the whole transformer on each device: leave out --gpu-memory / "
+                  "--offload", file=sys.stderr)  # fmt: skip
+            return 2
+        groups = init(args.parallel)
+        device = local_device(args.device)
     models = Models(
         args.checkpoint,
         gemma=args.gemma,
@@ -118,11 +137,12 @@ def run(args: argparse.Namespace) -> int:
         video_vae=args.video_vae,
         audio_vae=args.audio_vae,
         av_modulation=args.av_modulation,
-        device=args.device,
+        device=device,
         dtype=DTYPES[args.dtype],
         accelerate=args.compile,
         gpu_memory=args.gpu_memory,
         offload=args.offload,
+        parallel=groups,
     )
     if args.gpu_memory is not None and models.device.type == "cuda":
         from ltx.offload import cap
@@ -153,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = run_pipeline(pipeline.name, models, req, **_inputs(args, pipeline))
     seconds = time.perf_counter() - start
+    if groups is not None and groups.rank != 0:
+        return 0  # every process holds the result; the first writes it
     audio = (
         f"audio {result.audio.shape[-1] / result.sample_rate:.2f} s at {result.sample_rate} Hz"
         if result.audio is not None
@@ -310,6 +332,10 @@ def add_parser(sub) -> None:
                    help="fit the run in this much GPU memory: the transformer blocks that do not fit stream from host "
                    "memory (or --offload disk) while the others compute, Gemma's layers too, the video decodes in "
                    "tiles; enforced as a limit")  # fmt: skip
+    p.add_argument("--parallel", type=_layout, metavar="sp=N,cfg=M",
+                   help="run under torchrun on sp x cfg processes (one GPU each): sp shares each pass's video tokens, "
+                   "cfg runs the guidance passes side by side; e.g. torchrun --nproc-per-node 4 -m ltx generate ... "
+                   "--parallel sp=2,cfg=2")  # fmt: skip
     p.add_argument("--offload", choices=("cpu", "disk"),
                    help="stream the transformer's blocks from pinned host memory (cpu) or the checkpoint file (disk); "
                    "without --gpu-memory every block streams, as the official --offload")  # fmt: skip

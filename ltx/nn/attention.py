@@ -29,6 +29,11 @@ class Attention(nn.Module):
         self.to_gate_logits = nn.Linear(query_dim, heads) if gated else None
         self.to_out = nn.Sequential(nn.Linear(inner, query_dim))  # official key: to_out.0
 
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """softmax(q k^T / sqrt(d) + mask) v over (B, T, H*d) tensors: the seam where sequence parallelism
+        (ltx.parallel) exchanges tokens and heads between processes."""
+        return ltx_kernels.attention(q, k, v, self.heads, mask)
+
     def forward(
         self,
         x: torch.Tensor,
@@ -58,7 +63,7 @@ class Attention(nn.Module):
                                          *((rope.cos, rope.sin, rope.split) if rope is not None else ()))  # fmt: skip
             k = ltx_kernels.qk_norm_rope(self.to_k(context), self.k_norm.weight, self.k_norm.eps,
                                          *((kr.cos, kr.sin, kr.split) if rope is not None else ()))  # fmt: skip
-            out = ltx_kernels.attention(q, k, v, self.heads, mask)
+            out = self.attend(q, k, v, mask)
             if keep is not None:
                 out = out * keep + (v if keep_with == "value" else x) * (1 - keep)
         if self.to_gate_logits is not None:

@@ -70,6 +70,7 @@ class Models:
         accelerate: bool = False,
         gpu_memory: float | None = None,
         offload: str | None = None,
+        parallel=None,
     ):
         self.ckpt = expect(checkpoint, "transformer")  # a single-file checkpoint or LTX-2.5's transformer file
         # LTX-2.5 ships one file per component: the VAEs may come from their own files (default: the checkpoint)
@@ -97,6 +98,12 @@ class Models:
             raise ValueError("streamed weights and accelerate=True do not go together: a CUDA graph holds fixed "
                              "weights; drop one")  # fmt: skip
         self.gpu_memory, self.offload = gpu_memory, offload
+        self.parallel = parallel  # ltx.parallel.Groups: the transformer run by several processes
+        if parallel is not None and (gpu_memory is not None or offload is not None):
+            raise ValueError("parallel runs keep the whole transformer on each device: leave out gpu_memory / offload")
+        if parallel is not None and accelerate:
+            raise ValueError("parallel runs are not compiled / captured yet (their collectives are untested inside "
+                             "CUDA graphs): leave out accelerate (--compile)")  # fmt: skip
         self.working_bytes = 0  # the activations of the largest call, from plan_for
         self.streamers: dict[str, object] = {}  # transformer variant -> its BlockStreamer (tests and benches read it)
         self.plans: dict[str, object] = {}  # transformer variant -> its streaming plan
@@ -185,6 +192,10 @@ class Models:
                 from ltx.runtime import accelerate
 
                 accelerate(model)
+            if self.parallel is not None:
+                from ltx.parallel import Parallel
+
+                return Parallel(model, self.parallel)
             return model
 
         return self._get(key, load)

@@ -227,7 +227,14 @@ class Run:
             if self.req.tiling is None:
                 frames = to_uint8(decoder(video, generator=self.generator))[0].cpu()
             else:
-                chunks = tiled_decode(decoder, video, self.req.tiling, generator=self.generator)
+                if self.models.parallel is not None:  # the tiles dealt to the processes
+                    import torch.distributed as dist
+
+                    from ltx.parallel import decode
+
+                    chunks = decode(decoder, video, self.req.tiling, dist.group.WORLD, self.generator)
+                else:
+                    chunks = tiled_decode(decoder, video, self.req.tiling, generator=self.generator)
                 frames = torch.cat([to_uint8(c)[0].cpu() for c in chunks])
         del decoder
         self.models.release("video_decoder")

@@ -109,6 +109,9 @@ class Denoiser:
         return g.combine(out["cond"][i], get("uncond"), get("perturbed"), get("isolated"))
 
     def _run(self, passes: dict) -> dict[str, tuple]:
+        spread = getattr(self.model, "spread_passes", None)  # ltx.parallel: passes dealt to process groups
+        if spread is not None and len(passes) > 1:
+            return spread(passes, lambda v, a, p: _x0(self.model, v, a, p))
         if self.batched and len(passes) > 1:
             return _batched(self.model, passes)
         return {name: _x0(self.model, v, a, p) for name, (v, a, p) in passes.items()}

@@ -177,9 +177,16 @@ def _decode_axes(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling) ->
     return axes
 
 
-def tiled_decode(decoder, latent: torch.Tensor, tiling=Tiling(), **kwargs) -> Iterator[torch.Tensor]:
+def tile_inputs(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tiling) -> list[tuple[slice, slice, slice]]:
+    """The (time, height, width) latent slices of the conv decoder's tiles, in the order tiled_decode decodes them."""
+    t_axis, h_axis, w_axis = _decode_axes(decoder, latent, tiling)
+    return [(t[0], h[0], w[0]) for t in t_axis for h in h_axis for w in w_axis]
+
+
+def tiled_decode(decoder, latent: torch.Tensor, tiling=Tiling(), decode_tile=None, **kwargs) -> Iterator[torch.Tensor]:
     """Yield the decoded video (B, 3, frames, H, W) in consecutive temporal chunks; `kwargs` go to
-    the decoder (timestep, noise_scale, generator: the tiles draw their noise in turn).
+    the decoder (timestep, noise_scale, generator: the tiles draw their noise in turn). `decode_tile(latent tile)`
+    replaces the decoder's call per tile (ltx.parallel: tiles decoded by other processes).
 
     LTX-2.5's diffusion decoder tiles its own way (ltx.vae.diffusion_tiling): give it a DiffusionTiling,
     or a `Tiling` to have its tiles chosen for the memory free now, as the official pipelines choose them."""
@@ -204,7 +211,8 @@ def tiled_decode(decoder, latent: torch.Tensor, tiling=Tiling(), **kwargs) -> It
         weights = latent.new_zeros(1, 1, length, *full[1:]) if divide else None
         for h_in, h_out, h_mask in h_axis:
             for w_in, w_out, w_mask in w_axis:
-                tile = decoder(latent[:, :, t_in, h_in, w_in], **kwargs)
+                part = latent[:, :, t_in, h_in, w_in]
+                tile = decoder(part, **kwargs) if decode_tile is None else decode_tile(part)
                 n = min(length, tile.shape[2])
                 masks = [m.to(latent.device) for m in (t_mask[:n], h_mask, w_mask)]
                 buffer[:, :, :n, h_out, w_out] += weighted(tile[:, :, :n], *masks)
