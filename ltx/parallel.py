@@ -15,8 +15,9 @@ Two ways to split the work, combined as `Layout(sp, cfg)` on sp x cfg processes:
   isolation) are dealt round-robin to the groups; each pass's x0 is then broadcast from the group that ran it.
 
 Rank r is group r // sp's member r % sp. `init(Layout)` makes the process groups (torchrun's environment);
-`Parallel(model, groups)` calls like the transformer; the Denoiser deals passes through its `spread_passes`
-(present with cfg > 1).
+`Parallel(model, groups)` calls like the transformer (LTX-2's, or LTX-Video's: sequence parallelism only, its
+pipeline batches the passes into one call); the Denoiser deals passes through its `spread_passes` (present with
+cfg > 1).
 Launch: `torchrun --nproc-per-node 4 -m ltx generate ... --parallel sp=2,cfg=2`.
 """
 
@@ -168,17 +169,46 @@ class Parallel:
                     attn.__dict__.pop("attend", None)
 
     # -- sequence parallelism ------------------------------------------------------------------
-    def __call__(self, video, audio=None, perturbations=()):
+    def __call__(self, *args, **kwargs):
+        from ltx.dit.ltxv import LTXVTransformer
+
+        if isinstance(self.model, LTXVTransformer):
+            return self._ltxv(*args, **kwargs)
+        return self._ltx2(*args, **kwargs)
+
+    def _run(self, call: _Call, *args, **kwargs):
+        self._call = call
+        try:
+            return self.model(*args, **kwargs)
+        finally:
+            self._call = None
+
+    def _share(self, tokens: int) -> tuple[list[int], slice]:
+        sizes = shares(tokens, self.groups.layout.sp)
+        start = sum(sizes[: self.groups.sp_rank])
+        return sizes, slice(start, start + sizes[self.groups.sp_rank])
+
+    def _ltxv(self, latent, positions, context, timesteps, *, context_mask=None, attention_mask=None, stg=None):
+        """LTX-Video's transformer: its tokens shared as LTX-2's video tokens (its attention mask masks keys)."""
+        from ltx.dit.ltxv import _bias
+
+        if self.groups.layout.sp == 1 or latent.shape[1] != positions.shape[-1]:  # (the model names wrong shapes)
+            return self.model(latent, positions, context, timesteps, context_mask=context_mask,
+                              attention_mask=attention_mask, stg=stg)  # fmt: skip
+        sizes, part = self._share(latent.shape[1])
+        t = timesteps[:, part] if timesteps.shape[1] == latent.shape[1] else timesteps
+        bias = _bias(attention_mask, latent.dtype)
+        call = _Call(sizes, self.groups.sp_rank, self.groups.sp_group, bias)
+        out = self._run(call, latent[:, part], positions[..., part], context, t, context_mask=context_mask, stg=stg)
+        return gather_tokens(out, sizes, self.groups.sp_group)
+
+    def _ltx2(self, video, audio=None, perturbations=()):
         sp = self.groups.layout.sp
         if sp == 1 or video is None:
             return self.model(video, audio, perturbations)
         from ltx.dit.ltx2 import _attention_bias
 
-        t = video.latent.shape[1]
-        sizes = shares(t, sp)
-        rank = self.groups.sp_rank
-        start = sum(sizes[:rank])
-        part = slice(start, start + sizes[rank])
+        sizes, part = self._share(video.latent.shape[1])
         timesteps = video.timesteps
         if timesteps.shape[:2] != video.latent.shape[:2]:  # (a check before slicing: the model names the shapes)
             return self.model(video, audio, perturbations)
@@ -191,11 +221,8 @@ class Parallel:
             keyframes_mask=None if video.keyframes_mask is None else video.keyframes_mask[:, part],
         )
         bias = None if video.attention_mask is None else _attention_bias(video.attention_mask, video.latent.dtype)
-        self._call = _Call(sizes, rank, self.groups.sp_group, bias)
-        try:
-            vel_v, vel_a = self.model(mine, audio, perturbations)
-        finally:
-            self._call = None
+        call = _Call(sizes, self.groups.sp_rank, self.groups.sp_group, bias)
+        vel_v, vel_a = self._run(call, mine, audio, perturbations)
         return gather_tokens(vel_v, sizes, self.groups.sp_group), vel_a
 
     def _self_attention(self, attn):
@@ -205,8 +232,8 @@ class Parallel:
                 return ltx_kernels.attention(q, k, v, attn.heads, mask)
             w = len(call.sizes)
             if attn.heads % w:  # the heads do not divide: gather the keys and values, attend with my queries
-                start = sum(call.sizes[: call.rank])
-                rows = None if call.self_bias is None else call.self_bias[:, :, start : start + q.shape[1]]
+                start, bias = sum(call.sizes[: call.rank]), call.self_bias
+                rows = bias if bias is None or bias.shape[2] == 1 else bias[:, :, start : start + q.shape[1]]
                 keys, values = (gather_tokens(x, call.sizes, call.group) for x in (k, v))
                 return ltx_kernels.attention(q, keys, values, attn.heads, rows)
             q, k, v = (_to_heads(x, call, w) for x in (q, k, v))

@@ -266,3 +266,43 @@ def test_generate_command_runs_an_ltx_video_file(files, tmp_path, capsys):
         assert main([*base, *extra, "--output", str(tmp_path / "x.mp4")]) == 2, extra
         assert re.search(message, capsys.readouterr().err), extra
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.oracle
+def test_generate_command_on_two_processes(files, tmp_path, capsys):
+    """`torchrun --nproc-per-node 2 -m ltx generate ... --parallel sp=2` with an LTX-Video file (gloo on the CPU):
+    the first process writes the clip of one process (a few levels apart where the tiny random model amplifies the
+    ~1e-7 differences: tests/test_parallel.py bounds the transformer's); cfg=2 is refused (its passes are one batch)."""
+    import os
+    import subprocess
+    import sys
+
+    from test_parallel import _free_port
+
+    from ltx.cli import main
+    from ltx.dit.ltxv import load_ltxv_transformer
+    from ltx.media import read_video
+    from ltx.text.encoder import save_prompt_embeddings
+    from ltx.text.processor import PromptEmbeddings
+
+    transformer, vae, _ = files
+    caption = load_ltxv_transformer(transformer, dtype=torch.float32).cfg.caption_channels
+    embeddings = PromptEmbeddings(torch.randn(2, 6, caption, generator=torch.Generator().manual_seed(0)), None,
+                                  torch.ones(2, 6, dtype=torch.long))  # fmt: skip
+    prompts = tmp_path / "prompts.safetensors"
+    save_prompt_embeddings(prompts, embeddings, ["a cat", ""], dtype="float32", model="ltx-video")
+    base = ["generate", "--checkpoint", str(transformer), "--video-vae", str(vae), "--prompts", str(prompts),
+            "--prompt", "a cat", "--height", "64", "--width", "96", "--frames", "17", "--steps", "2", "--fps", "25",
+            "--stg-blocks", "1", "--device", "cpu", "--dtype", "float32"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "ltx", *base, "--output", str(tmp_path / "one.mp4")], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                          str(_free_port()), "-m", "ltx", *base, "--parallel", "sp=2", "--output",
+                          str(tmp_path / "two.mp4")], env=env, capture_output=True, text=True)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = read_video(tmp_path / "one.mp4").float(), read_video(tmp_path / "two.mp4").float()
+    assert a.shape == b.shape and (a - b).abs().mean() < 2, float((a - b).abs().mean())
+    assert main([*base, "--parallel", "cfg=2", "--output", str(tmp_path / "x.mp4")]) == 2
+    assert "takes sp=N alone" in capsys.readouterr().err

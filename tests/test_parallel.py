@@ -114,12 +114,49 @@ def _decode(group, noisy=False):
     return [torch.cat(list(chunks), dim=2), None]
 
 
+def _ltxv_model(heads: int):
+    from ltx.dit.ltxv import LTXVTransformer
+    from ltx.parity.ltxv import TINY_LTXV
+    from ltx.testing import fill_random
+
+    cfg = TINY_LTXV.replace(heads=heads, head_dim=32 // heads)
+    return fill_random(LTXVTransformer(cfg), torch.Generator().manual_seed(0))
+
+
+def _ltxv(model):
+    """A call of LTX-Video's transformer: a key mask, per-token timesteps, a text mask, STG."""
+    from ltx.dit.ltxv import STG
+    from ltx.pipelines.ltxv_conditions import pixel_positions
+
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(1)
+    f, h, w, b = 3, 3, 3, 2
+    t = f * h * w
+    positions = pixel_positions(f, h, w, (8, 32, 32), True).float()[None].expand(b, -1, -1).clone()
+    timesteps = torch.full((b, t), 0.6)
+    timesteps[:, : h * w] = 0.0
+    keys = torch.ones(b, t)
+    keys[1, -4:] = 0
+    text_mask = torch.ones(b, 5, dtype=torch.long)
+    text_mask[0, -2:] = 0
+    stg = STG("attention_skip", (1,), (1,))
+    return model(torch.randn(b, 128, t, generator=g).transpose(1, 2)[..., : cfg.in_channels], positions,
+                 torch.randn(b, 5, cfg.caption_channels, generator=g), timesteps, context_mask=text_mask,
+                 attention_mask=keys, stg=stg), None  # fmt: skip
+
+
 def _worker(rank, world, port, layout, heads, kind, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     from ltx.parallel import Parallel, init
 
     groups = init(layout, backend="gloo")
+    if kind == "ltxv":
+        model = _ltxv_model(heads)
+        with torch.inference_mode():
+            torch.save(list(_ltxv(Parallel(model, groups))), f"{out}.{rank}")
+        torch.distributed.destroy_process_group()
+        return
     if kind.startswith("decode"):
         with torch.inference_mode():
             torch.save(_decode(torch.distributed.group.WORLD, kind == "decode-noisy"), f"{out}.{rank}")
@@ -152,6 +189,10 @@ def _run(tmp_path, layout: Layout, heads: int, kind: str):
     if kind.startswith("decode"):
         with torch.inference_mode():
             return [torch.load(f"{out}.{r}") for r in range(layout.world)], _decode(None, kind == "decode-noisy")
+    if kind == "ltxv":
+        model = _ltxv_model(heads)
+        with torch.inference_mode():
+            return [torch.load(f"{out}.{r}") for r in range(layout.world)], list(_ltxv(model))
     with torch.inference_mode():
         model = _model(heads)
         want = _denoise(model) if kind == "denoise" else _forward(model, _streams(model), kind)
@@ -171,6 +212,8 @@ CASES = [
     (Layout(sp=2), 4, "decode"),  # the tiles dealt to 2 and 3 processes: bitwise
     (Layout(cfg=3), 4, "decode"),
     (Layout(sp=2), 4, "decode-noisy"),
+    (Layout(sp=2), 2, "ltxv"),  # LTX-Video: 2 heads (Ulysses), 1 head (keys and values gathered)
+    (Layout(sp=2), 1, "ltxv"),
 ]
 
 

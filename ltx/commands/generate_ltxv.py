@@ -94,7 +94,15 @@ def run_ltxv(args: argparse.Namespace) -> int:
     if args.stg_blocks is not None:
         changes["stg_blocks"] = tuple(int(b) for b in args.stg_blocks.split(",") if b)
     req = LTXVRequest(height=args.height or 512, width=args.width or 768, frames=args.frames, fps=args.fps, **changes)
-    device, dtype = torch.device(args.device), DTYPES[args.dtype]
+    device, dtype, groups = torch.device(args.device), DTYPES[args.dtype], None
+    if args.parallel is not None:  # (under torchrun: every process runs this; the first writes the output)
+        from ltx.parallel import init, local_device
+
+        if args.parallel.cfg > 1 or args.compile:
+            print("ltx generate: LTX-Video runs its guidance passes as one batch: --parallel takes sp=N alone, "
+                  "without --compile", file=sys.stderr)  # fmt: skip
+            return 2
+        groups, device = init(args.parallel), local_device(args.device)
     start = time.perf_counter()
     conditions = _conditions(args, req.frames, req.height, req.width, device, dtype)
     (context, mask), (negative, negative_mask) = _text(args, device, dtype)
@@ -103,6 +111,10 @@ def run_ltxv(args: argparse.Namespace) -> int:
         from ltx.runtime import accelerate
 
         accelerate(transformer)
+    if groups is not None:
+        from ltx.parallel import Parallel
+
+        transformer = Parallel(transformer, groups)
     vae = args.video_vae or args.checkpoint
     decoder = load_video_decoder(vae, device=device, dtype=dtype, family="ltxv")
     encoder = None
@@ -121,6 +133,8 @@ def run_ltxv(args: argparse.Namespace) -> int:
                                      conditions=conditions, **gens)  # fmt: skip
         else:
             result = ltxv_generate(transformer, decoder, *text, req, conditions=conditions, encoder=encoder, **gens)
+    if groups is not None and groups.rank != 0:
+        return 0  # every process holds the clip; the first writes it
     video = result.video[0].permute(1, 2, 3, 0).float().cpu()  # (F, H, W, 3) in [0, 1]
     write_mp4(args.output, video, req.fps)
     f, h, w, _ = video.shape
