@@ -7,9 +7,10 @@ Two ways to split the work, combined as `Layout(sp, cfg)` on sp x cfg processes:
   differ by at most one token) and the whole audio stream. Everything per token stays local: the projections, the
   norms and modulations, RoPE, the text cross-attention, the video->audio... and the feed-forward. Two places need
   tokens of other processes: the video self-attention (Ulysses: an all-to-all turns "my tokens, all heads" into
-  "all tokens, my heads", the attention runs over every token for those heads, a second all-to-all turns it back;
-  a head count the group cannot divide gathers the keys and values instead) and the audio's attention to the video
-  (the video keys and values gathered). The video velocity is gathered at the end; every process of the group ends
+  "all tokens, my heads", the attention runs over every token for those heads, a second all-to-all turns it back)
+  and the audio's attention to the video (the video keys and values to "all tokens, my heads" the same way, the
+  audio queries of my heads, the audio-sized outputs gathered by heads). A head count the group cannot divide
+  gathers the keys and values instead. The video velocity is gathered at the end; every process of the group ends
   with the whole output.
 - **Pass parallelism** (`cfg`): a sampling step's guidance passes (conditional, negative prompt, STG, modality
   isolation) are dealt round-robin to the groups; each pass's x0 is then broadcast from the group that ran it.
@@ -156,7 +157,7 @@ class Parallel:
                 if hasattr(block, "attn1"):
                     block.attn1.attend = self._self_attention(block.attn1)
                 if hasattr(block, "video_to_audio_attn"):
-                    block.video_to_audio_attn.attend = self._gathered_keys(block.video_to_audio_attn)
+                    block.video_to_audio_attn.attend = self._audio_to_video(block.video_to_audio_attn)
 
     def __getattr__(self, name):
         return getattr(self.__dict__["model"], name)
@@ -242,12 +243,26 @@ class Parallel:
 
         return attend
 
-    def _gathered_keys(self, attn):
+    def _audio_to_video(self, attn):
+        """The audio's attention to the video: the video keys and values by all-to-all to "all tokens, my heads",
+        the (replicated) audio queries of my heads, the outputs gathered by heads. Gathered keys and values where
+        the heads do not divide."""
+
         def attend(q, k, v, mask):
             call = self._call
-            if call is not None:
-                k, v = gather_tokens(k, call.sizes, call.group), gather_tokens(v, call.sizes, call.group)
-            return ltx_kernels.attention(q, k, v, attn.heads, mask)
+            if call is None:
+                return ltx_kernels.attention(q, k, v, attn.heads, mask)
+            w = len(call.sizes)
+            if attn.heads % w:
+                keys, values = (gather_tokens(x, call.sizes, call.group) for x in (k, v))
+                return ltx_kernels.attention(q, keys, values, attn.heads, mask)
+            k, v = _to_heads(k, call, w), _to_heads(v, call, w)
+            b, s, _ = q.shape
+            mine = q.reshape(b, s, w, -1)[:, :, call.rank].contiguous()
+            out = ltx_kernels.attention(mine, k, v, attn.heads // w, mask).contiguous()
+            heads = [torch.empty_like(out) for _ in range(w)]
+            dist.all_gather(heads, out, group=call.group)
+            return torch.cat(heads, dim=-1)
 
         return attend
 

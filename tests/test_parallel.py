@@ -223,10 +223,10 @@ def _rel(x: torch.Tensor, ref: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("layout,heads,kind", CASES, ids=lambda c: str(c).replace(" ", ""))
 def test_parallel_equals_one_process(tmp_path, layout, heads, kind):
-    """Pass parallelism alone: bitwise. Sequence parallelism: within 1e-6 (measured 1.2e-7 .. 4.5e-7), not bitwise
-    on the CPU: the same rows of every linear, norm and attention are bitwise, but torch's vectorised transcendental
-    functions (the gates' sigmoid, GELU's tanh) take a scalar path for the tail of a tensor, and a share's tensors
-    have other tails than the whole one's."""
+    """Pass parallelism, the decode and LTX-Video's sequence parallelism: bitwise. LTX-2's sequence parallelism:
+    within 1e-6 (measured 1.1e-7 .. 4.7e-7), not bitwise on the CPU: the same rows of every linear, norm and
+    attention are bitwise, but torch's vectorised sigmoid (LTX-2.3's attention gates) takes a scalar path for a
+    tensor's tail, and a share's tensors have other tails than the whole one's."""
     got, want = _run(tmp_path, layout, heads, kind)
     for rank, outputs in enumerate(got):
         for name, x, ref in zip(("video", "audio"), outputs, want, strict=True):
@@ -234,7 +234,7 @@ def test_parallel_equals_one_process(tmp_path, layout, heads, kind):
             if ref is None:
                 continue
             assert x.shape == ref.shape and x.dtype == ref.dtype
-            if layout.sp == 1 or kind.startswith("decode"):
+            if layout.sp == 1 or kind.startswith("decode") or kind == "ltxv":
                 assert torch.equal(x, ref), f"rank {rank} {name}: {_rel(x, ref):.2e}"
             assert _rel(x, ref) <= 1e-6, f"rank {rank} {name}: rel {_rel(x, ref):.2e}"
 
