@@ -420,3 +420,37 @@ def test_a_bf16_run_trains(tiny, tmp_path, mode):
     lora = train(cfg, progress=False, on_step=lambda step, value: losses.append(value))
     assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
     assert any(v.abs().sum() > 0 for k, v in load_file(lora).items() if ".lora_B." in k)
+
+
+@pytest.mark.oracle
+def test_adamw8bit_is_bitsandbytes(tiny, tmp_path, monkeypatch):
+    """optimizer: adamw8bit takes bitsandbytes' AdamW8bit (ltx-trainer's), named up front when it is missing; a
+    state saved with one optimizer does not resume with the other."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+    import types
+
+    from ltx.train.trainer import train
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        with pytest.raises(ValueError, match="pip install bitsandbytes"):
+            _config(tiny, tmp_path, optimizer="adamw8bit")
+    made = []
+
+    class AdamW8bit(torch.optim.AdamW):  # a stand-in: what the trainer builds and steps
+        def __init__(self, params, lr):
+            made.append(lr)
+            super().__init__(params, lr=lr)
+
+    fake, optim = types.ModuleType("bitsandbytes"), types.ModuleType("bitsandbytes.optim")
+    fake.__spec__ = importlib.machinery.ModuleSpec("bitsandbytes", None)
+    optim.AdamW8bit, fake.optim = AdamW8bit, optim
+    monkeypatch.setitem(sys.modules, "bitsandbytes", fake)
+    monkeypatch.setitem(sys.modules, "bitsandbytes.optim", optim)
+    cfg = _config(tiny, tmp_path, optimizer="adamw8bit", steps=2, checkpoint_every=1)
+    train(cfg, progress=False)
+    assert made == [cfg.learning_rate]
+    assert cfg.fingerprint() != _config(tiny, tmp_path).fingerprint()
+    with pytest.raises(ValueError, match="saved by a run of another config"):
+        train(_config(tiny, tmp_path, steps=3), progress=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 import time
@@ -55,6 +56,7 @@ class TrainConfig:
     learning_rate: float = 1e-4
     batch_size: int = 1
     max_grad_norm: float = 1.0
+    optimizer: str = "adamw"  # or "adamw8bit": bitsandbytes' 8-bit AdamW (as ltx-trainer's), if installed
     schedule: str = "linear"  # constant, linear (to 0.1x), cosine (to 0)
     first_frame_p: float = 0.1
     sigma_sampler: str = "shifted_logit_normal"
@@ -100,6 +102,10 @@ class TrainConfig:
                 problems.append(f"{name} must be a positive number, got {value!r}")
         if not 0 <= self.first_frame_p <= 1 or not 0 <= self.dropout < 1 or self.max_grad_norm < 0:
             problems.append("first_frame_p must be in [0, 1], dropout in [0, 1), max_grad_norm >= 0")
+        if self.optimizer not in ("adamw", "adamw8bit"):
+            problems.append(f"optimizer must be 'adamw' or 'adamw8bit', got {self.optimizer!r}")
+        elif self.optimizer == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
+            problems.append("optimizer adamw8bit is bitsandbytes' AdamW8bit: pip install bitsandbytes, or use adamw")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.validation_every and not self.validation_prompts:
@@ -170,6 +176,7 @@ class TrainConfig:
             "video",
             "audio",
         )
+        keep += ("optimizer",) if self.optimizer != "adamw" else ()  # (its state differs)
         return hashlib.sha256(json.dumps({k: getattr(self, k) for k in keep}, default=list).encode()).hexdigest()[:16]
 
 
@@ -306,6 +313,15 @@ class Blocks:
         return path
 
 
+def make_optimizer(kind: str, params: list, lr: float):
+    """torch's AdamW (its defaults, as ltx-trainer), or bitsandbytes' 8-bit AdamW (ltx-trainer's adamw8bit)."""
+    if kind == "adamw8bit":
+        from bitsandbytes.optim import AdamW8bit
+
+        return AdamW8bit(params, lr=lr)
+    return torch.optim.AdamW(params, lr=lr)
+
+
 def _schedule(optimizer, kind: str, steps: int):
     if kind == "linear":
         return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=0.1, total_iters=steps)
@@ -381,7 +397,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
     if cfg.gradient_checkpointing:
         checkpoint_blocks(model)
     params = part.parameters()
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    optimizer = make_optimizer(cfg.optimizer, params, cfg.learning_rate)
     scheduler = _schedule(optimizer, cfg.schedule, cfg.steps)
     generator = torch.Generator(device).manual_seed(cfg.seed)
     order = torch.Generator().manual_seed(cfg.seed + 1)
