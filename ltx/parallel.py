@@ -5,11 +5,11 @@ Two ways to split the work, combined as `Layout(sp, cfg)` on sp x cfg processes:
 
 - **Sequence parallelism** (`sp`): each process of a group holds a contiguous share of the video tokens (the shares
   differ by at most one token) and the whole audio stream. Everything per token stays local: the projections, the
-  norms and modulations, RoPE, the text cross-attention, the video->audio... and the feed-forward. Two places need
-  tokens of other processes: the video self-attention (Ulysses: an all-to-all turns "my tokens, all heads" into
-  "all tokens, my heads", the attention runs over every token for those heads, a second all-to-all turns it back)
-  and the audio's attention to the video (the video keys and values to "all tokens, my heads" the same way, the
-  audio queries of my heads, the audio-sized outputs gathered by heads). A head count the group cannot divide
+  norms and modulations, RoPE, the text cross-attention, the video's attention to the audio, the feed-forward. Two
+  places need tokens of other processes: the video self-attention (Ulysses: an all-to-all turns "my tokens, all
+  heads" into "all tokens, my heads", the attention runs over every token for those heads, a second all-to-all turns
+  it back) and the audio's attention to the video (the video keys and values to "all tokens, my heads" the same way,
+  the audio queries of my heads, the audio-sized outputs gathered by heads). A head count the group cannot divide
   gathers the keys and values instead. The video velocity is gathered at the end; every process of the group ends
   with the whole output.
 - **Pass parallelism** (`cfg`): a sampling step's guidance passes (conditional, negative prompt, STG, modality
@@ -145,8 +145,8 @@ class _Call:
 
 
 class Parallel:
-    """`model` (an LTX2Transformer) run by the processes of `groups`; called as the model. The model's own
-    attributes read through (cfg, blocks, ...)."""
+    """`model` (an LTX2Transformer or an LTXVTransformer) run by the processes of `groups`; called as the model.
+    The model's own attributes read through (cfg, blocks, ...)."""
 
     def __init__(self, model, groups: Groups):
         self.model, self.groups, self._call = model, groups, None
