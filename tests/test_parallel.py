@@ -292,3 +292,39 @@ def test_torchrun_generate(tmp_path):
             print(float((got - want).abs().mean()))
             assert (got - want).abs().mean() < 2, float((got - want).abs().mean())
     assert main([*base, "--parallel", "sp=2", "--output", str(tmp_path / "x.mp4")]) == 2  # without torchrun
+
+
+def _bench_worker(rank, world, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))  # fmt: skip
+    torch.set_num_threads(1)
+    from ltx.bench.parallel import run
+    from ltx.parity.fixtures import TINY
+
+    cfg = TINY["ltx-2.0-tiny"].transformer
+    cfg = dataclasses.replace(cfg, num_attention_heads=4, attention_head_dim=cfg.inner_dim // 4,
+                              audio_num_attention_heads=4, audio_attention_head_dim=4,
+                              audio_cross_attention_dim=16)  # fmt: skip
+    rows = run({"tiny": (9, 64, 96)}, repeats=1, cfg=cfg, device="cpu")
+    torch.save(rows, f"{out}.{rank}")
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_the_parallel_bench_suite_runs(tmp_path, world):
+    """`ltx bench parallel`'s code paths on tiny bf16 models (gloo, CPU): the 1-process baseline, then every layout
+    of the world; only the first process reports; each output near the baseline's (bf16)."""
+    out = str(tmp_path / "rows")
+    mp.spawn(_bench_worker, args=(world, _free_port(), out), nprocs=world)
+    rows = torch.load(f"{out}.0")
+    assert all(torch.load(f"{out}.{r}") == [] for r in range(1, world))
+    peers = [(r["case"], r["peer"]) for r in rows]
+    want = [
+        ("tiny forward", "ours, 1 GPU"),
+        ("tiny guided step", "ours, 1 GPU"),
+        ("tiny forward", f"ours, sp={world} cfg=1"),
+        ("tiny guided step", f"ours, sp=1 cfg={world}"),
+        ("tiny guided step", f"ours, sp={world} cfg=1"),
+    ] + [("tiny guided step", "ours, sp=2 cfg=2")] * (world == 4)
+    assert peers == want
+    assert all(r["rel_err_vs_1_gpu"] < 2e-2 and r["speedup_vs_1_gpu"] > 0 for r in rows[2:])

@@ -2,7 +2,8 @@
 beside its peers in the same run. Suites: ceilings, attention, attention-sweep, norm, gemm (ltx/bench/kernels.py),
 e2e, e2e-compiled (ltx/bench/e2e.py), ltxv-forward, ltxv-generate (LTX-Video, ltx/bench/ltxv.py), offload
 (block streaming under a memory budget, ltx/bench/offload.py), train (a 19B LoRA step beside ltx-trainer's,
-ltx/bench/train.py); default: all but the sweep, LTX-Video, offload and train.
+ltx/bench/train.py), parallel (under torchrun: the 19B on N GPUs against 1, ltx/bench/parallel.py); default: all
+but the sweep, LTX-Video, offload, train and parallel.
 Prints a table per suite and writes `<date>-<suite>.json` and `.csv` (with the device, torch, triton and CUDA
 versions) and, where the suite has one, a `.png` plot (matplotlib). `--plot FILE.json ...` redraws the plots of
 saved results (no GPU needed)."""
@@ -28,8 +29,9 @@ SUITES = (
     "ltxv-generate",
     "offload",
     "train",
+    "parallel",
 )
-RATIOS = ("time_ratio_vs_ltx_core", "time_ratio_vs_resident", "time_ratio_vs_ltx_trainer")
+RATIOS = ("time_ratio_vs_ltx_core", "time_ratio_vs_resident", "time_ratio_vs_ltx_trainer", "speedup_vs_1_gpu")
 DEFAULT = ("ceilings", "attention", "norm", "gemm", "e2e", "e2e-compiled")
 
 
@@ -63,12 +65,12 @@ def write(out: Path, suite: str, env: dict, rows: list[dict]) -> Path:
 
 
 def _runners() -> dict:
-    from ltx.bench import e2e, kernels, ltxv, offload, train
+    from ltx.bench import e2e, kernels, ltxv, offload, parallel, train
 
     return {"ceilings": kernels.ceilings, "attention": kernels.attention, "attention-sweep": kernels.attention_sweep,
             "norm": kernels.norm, "gemm": kernels.gemm, "e2e": e2e.run, "e2e-compiled": e2e.run_compiled,
             "ltxv-forward": ltxv.forward, "ltxv-generate": ltxv.generate, "offload": offload.run,
-            "train": train.run}  # fmt: skip
+            "train": train.run, "parallel": parallel.run}  # fmt: skip
 
 
 def add_parser(sub) -> None:
@@ -108,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     runners = _runners()
     for suite in args.suites or DEFAULT:
         rows = runners[suite]()
+        if not rows:  # (parallel: the processes after the first report nothing)
+            continue
         print(f"\n[{suite}]\n{table(rows)}", flush=True)
         if args.out:
             path = write(args.out, suite, env, rows)
