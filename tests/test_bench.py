@@ -76,20 +76,22 @@ def test_every_suite_has_a_runner():
 
 @pytest.mark.oracle
 def test_train_suite_runs_on_a_tiny_config():
-    """The training suite's two steps (ours; ltx-trainer's composed from ltx-core + peft) on a tiny config on the CPU:
-    both start from the base model (same LoRA A, B zero), so their first losses agree up to bf16 rounding."""
+    """The training suite's steps (ours with and without the fused kernels; ltx-trainer's composed from ltx-core +
+    peft) on a tiny config on the CPU: every setting starts from the base model (same LoRA A, B zero), so the first
+    losses agree up to bf16 rounding."""
     pytest.importorskip("peft", reason="ltx-trainer's LoRA comes from peft")
     from ltx.bench.train import run
     from ltx.parity.fixtures import TINY
 
     rows = run({"tiny": (9, 64, 96)}, repeats=1, rank=4, cfg=TINY["ltx-2.0-tiny"].transformer, device="cpu",
                text_tokens=8)  # fmt: skip
+    official = "ltx-trainer 1.2.0 (composed)"
     assert [(r["peer"], r["checkpointing"]) for r in rows] == [
-        ("ours", True),
-        ("ours", False),
-        ("ltx-trainer 1.2.0 (composed)", True),
-        ("ltx-trainer 1.2.0 (composed)", False),
-    ]
-    ours, theirs = rows[0], rows[2]
-    assert abs(ours["first_loss"] - theirs["first_loss"]) < 3e-2 * theirs["first_loss"]
+        ("ours", True), ("ours, reference kernels", True), ("ours", False), ("ours, reference kernels", False),
+        (official, True), (official, False)]  # fmt: skip
+    ours, theirs = rows[0], rows[4]
+    assert rows[1]["first_loss"] == ours["first_loss"]  # (each setting starts from the base; the CPU runs the
+    assert rows[2]["first_loss"] == rows[3]["first_loss"]  # reference ops in both of our variants)
+    for mine, ref in ((ours, theirs), (rows[2], rows[5])):
+        assert abs(mine["first_loss"] - ref["first_loss"]) < 3e-2 * ref["first_loss"]
     assert ours["first_loss_ltx_trainer"] == theirs["first_loss"] and ours["time_ratio_vs_ltx_trainer"] > 0

@@ -8,6 +8,8 @@ gradient checkpointing when on, the loss, backward, clipping at 1.0, AdamW. Both
 by `ltx.train.flow.prepare` (proven bitwise equal to the trainer's strategy on the CPU, `ltx parity --parts
 train`) and take its masked loss. Same LoRA A on both sides, B zero: the first step's loss is the base model's.
 
+Ours runs twice: with the fused kernels (their backward the reference's, recomputed in Python per call site) and
+with the reference ops throughout (autograd's own backward), to show which a training step should take.
 Reported per size and checkpointing setting: median seconds per step (after one step that allocates the optimizer's
 state, and one more), peak GPU memory above the shared weights, the ratios to ltx-trainer's, the first step's loss
 on each side.
@@ -19,6 +21,7 @@ import gc
 import statistics
 import time
 
+import ltx_kernels
 import torch
 
 from ltx.bench.e2e import build, sync
@@ -95,8 +98,24 @@ def _update(value: torch.Tensor, optimizer, params) -> float:
     return value.item()
 
 
+def _restarter(params: list, optimizer):
+    """A function putting the LoRA and the optimizer back to their start: every setting begins from the base model
+    (B = 0), so its first loss compares across the two sides."""
+    start = [p.detach().clone() for p in params]
+
+    def restart() -> None:
+        with torch.no_grad():
+            for p, value in zip(params, start, strict=True):
+                p.copy_(value)
+        optimizer.state.clear()
+
+    return restart
+
+
 def ours_trainer(model, rank: int, device):
-    """LoRA put on our model from outside; returns (step_for(batch, checkpointing), the initial LoRA A by layer)."""
+    """LoRA put on our model from outside; returns (step_for(batch, checkpointing, kernels), the initial LoRA A by
+    layer); kernels "auto" (the fused kernels, their backward the reference's recomputed in Python) or "reference"
+    (plain torch ops throughout, autograd's own backward)."""
     from ltx.train.flow import loss
     from ltx.train.lora import add_lora, lora_parameters
 
@@ -104,15 +123,18 @@ def ours_trainer(model, rank: int, device):
     init = {name: a.lora_A.weight.detach().clone() for name, a in adapters.items()}
     params = lora_parameters(adapters)
     optimizer = torch.optim.AdamW(params, lr=1e-4)
+    restart = _restarter(params, optimizer)
     model.train()
 
-    def step_for(x, checkpointing: bool):
+    def step_for(x, checkpointing: bool, kernels: str = "auto"):
         _checkpointing(model, checkpointing)
+        restart()
 
         def step():
             p = _prepared(x)
-            v, a = model(p.video, p.audio)
-            return _update(loss(v.float(), a.float(), p).mean(), optimizer, params)
+            with ltx_kernels.use(mode=kernels):  # "reference": plain torch ops and their own backward
+                v, a = model(p.video, p.audio)
+                return _update(loss(v.float(), a.float(), p).mean(), optimizer, params)
 
         return step
 
@@ -138,10 +160,12 @@ def official_trainer(official, rank: int, init: dict, device):
                 module.lora_A["default"].weight.copy_(init[layer])
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
+    restart = _restarter(params, optimizer)
     wrapped.train()
 
     def step_for(x, checkpointing: bool):
         official.set_gradient_checkpointing(checkpointing)
+        restart()
 
         def step():
             p = _prepared(x)
@@ -155,6 +179,7 @@ def official_trainer(official, rank: int, init: dict, device):
 
 
 OFFICIAL = "ltx-trainer 1.2.0 (composed)"
+REFERENCE = "ours, reference kernels"
 
 
 def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "cuda",
@@ -183,6 +208,7 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
     step_for, init = ours_trainer(ours, rank, device)
     for size, on in settings:
         attempt("ours", size, on, step_for(batches[size], on))
+        attempt(REFERENCE, size, on, step_for(batches[size], on, "reference"))
     del step_for, ours
     _free()
     step_for = official_trainer(official, rank, init, device)
@@ -190,7 +216,7 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
         attempt(OFFICIAL, size, on, step_for(batches[size], on))
     for row in rows:
         ref = results.get((OFFICIAL, row["case"], row["checkpointing"]))
-        if row["peer"] == "ours" and "error" not in row and ref and "error" not in ref:
+        if row["peer"] in ("ours", REFERENCE) and "error" not in row and ref and "error" not in ref:
             row["time_ratio_vs_ltx_trainer"] = row["seconds"] / ref["seconds"]
             row["first_loss_ltx_trainer"] = ref["first_loss"]
             if ref["peak_gib"] > 0:
