@@ -8,8 +8,9 @@ gradient checkpointing when on, the loss, backward, clipping at 1.0, AdamW. Both
 by `ltx.train.flow.prepare` (proven bitwise equal to the trainer's strategy on the CPU, `ltx parity --parts
 train`) and take its masked loss. Same LoRA A on both sides, B zero: the first step's loss is the base model's.
 
-Ours runs twice: with the fused kernels (their backward the reference's, recomputed in Python per call site) and
-with the reference ops throughout (autograd's own backward), to show which a training step should take.
+Ours runs three ways: with the fused kernels (their backward the reference's, recomputed in Python per call site),
+with the reference ops throughout (autograd's own backward), and compiled (`ltx train` with compile: true: every
+block's forward and backward through inductor), to show which a training step should take.
 Reported per size and checkpointing setting: median seconds per step (after one step that allocates the optimizer's
 state, and one more), peak GPU memory above the shared weights, the ratios to ltx-trainer's, the first step's loss
 on each side.
@@ -180,10 +181,11 @@ def official_trainer(official, rank: int, init: dict, device):
 
 OFFICIAL = "ltx-trainer 1.2.0 (composed)"
 REFERENCE = "ours, reference kernels"
+COMPILED = "ours, compiled blocks (inductor, fwd + bwd)"
 
 
-def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "cuda",
-        text_tokens: int = 1024) -> list[dict]:  # fmt: skip
+def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "cuda", text_tokens: int = 1024,
+        compiled: bool = True) -> list[dict]:  # fmt: skip
     from ltx.config import LTX2_19B
 
     cfg, device, sizes = cfg or LTX2_19B, torch.device(device), sizes or SIZES
@@ -209,6 +211,12 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
     for size, on in settings:
         attempt("ours", size, on, step_for(batches[size], on))
         attempt(REFERENCE, size, on, step_for(batches[size], on, "reference"))
+    if compiled:  # last: compiling changes the model for good (as `ltx train` with compile: true)
+        from ltx.runtime import compile_blocks
+
+        compile_blocks(ours)
+        for size, on in settings:
+            attempt(COMPILED, size, on, step_for(batches[size], on, "reference"))
     del step_for, ours
     _free()
     step_for = official_trainer(official, rank, init, device)
@@ -216,7 +224,7 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
         attempt(OFFICIAL, size, on, step_for(batches[size], on))
     for row in rows:
         ref = results.get((OFFICIAL, row["case"], row["checkpointing"]))
-        if row["peer"] in ("ours", REFERENCE) and "error" not in row and ref and "error" not in ref:
+        if row["peer"] in ("ours", REFERENCE, COMPILED) and "error" not in row and ref and "error" not in ref:
             row["time_ratio_vs_ltx_trainer"] = row["seconds"] / ref["seconds"]
             row["first_loss_ltx_trainer"] = ref["first_loss"]
             if ref["peak_gib"] > 0:

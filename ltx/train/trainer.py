@@ -16,6 +16,7 @@ output folder (a state from another config is refused).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -25,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ltx_kernels
 import torch
 
 from ltx.train.flexible import flexible_loss, prepare_flexible
@@ -62,6 +64,7 @@ class TrainConfig:
     sigma_sampler: str = "shifted_logit_normal"
     checkpoint_every: int = 250
     gradient_checkpointing: bool = True
+    compile: bool = False  # torch.compile every block, forward and backward (the kernels' reference ops, fused)
     dtype: str = "bfloat16"
     device: str | None = None
     seed: int = 42
@@ -396,6 +399,10 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
                                  generator=torch.Generator(device).manual_seed(cfg.seed + 2)))  # fmt: skip
     if cfg.gradient_checkpointing:
         checkpoint_blocks(model)
+    if cfg.compile:
+        from ltx.runtime import compile_blocks
+
+        compile_blocks(model)
     params = part.parameters()
     optimizer = make_optimizer(cfg.optimizer, params, cfg.learning_rate)
     scheduler = _schedule(optimizer, cfg.schedule, cfg.steps)
@@ -421,6 +428,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
                    folder / f"state_step_{at:05d}.pt")  # fmt: skip
         return weights
 
+    # compiled blocks trace the kernels' reference ops (inductor fuses them, forward and backward)
+    kernels = (lambda: ltx_kernels.use(mode="reference")) if cfg.compile else contextlib.nullcontext
     bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=not progress)
     start, first, last = time.perf_counter(), step, None
     model.train()
@@ -447,12 +456,14 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
             vs, au = prepare_flexible(x, roles[0], text.video, audio_latent=audio, audio_role=roles[1],
                                       audio_context=text.audio, context_mask=text.mask, fps=fps, masks=masks,
                                       sampler=sampler, generator=generator)  # fmt: skip
-            v, a = model(vs.stream if vs else None, au.stream if au else None)
+            with kernels():
+                v, a = model(vs.stream if vs else None, au.stream if au else None)
             value = flexible_loss(None if v is None else v.float(), None if a is None else a.float(), vs, au).mean()
         else:
             p = prepare(x, text.video, fps=fps, context_mask=text.mask, sampler=sampler,
                         first_frame_p=cfg.first_frame_p, generator=generator, **kw)  # fmt: skip
-            v, a = model(p.video, p.audio)
+            with kernels():
+                v, a = model(p.video, p.audio)
             value = loss(v.float(), None if a is None else a.float(), p).mean()
         if not torch.isfinite(value):
             raise FloatingPointError(f"step {step + 1}: the loss is {value.item()} (lower the learning rate?)")
