@@ -51,10 +51,12 @@ class Layout:
         """'sp=2,cfg=2' (either may be left out: 1)."""
         values = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
-            key, _, value = part.partition("=")
-            if key.strip() not in ("sp", "cfg") or not value.strip().isdigit():
-                raise ValueError(f"--parallel {text!r}: expected items like sp=2,cfg=2, got {part!r}")
-            values[key.strip()] = int(value)
+            key, _, value = (x.strip() for x in part.partition("="))
+            if key not in ("sp", "cfg") or not value.isdigit() or key in values:
+                raise ValueError(f"--parallel {text!r}: expected sp=N and/or cfg=M once each, got {part!r}")
+            values[key] = int(value)
+        if not values:
+            raise ValueError(f"--parallel {text!r}: expected sp=N and/or cfg=M")
         return cls(**values)
 
 

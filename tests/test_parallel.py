@@ -250,7 +250,7 @@ def test_shares_and_layouts():
     with pytest.raises(ValueError, match="3 video tokens cannot be shared by 4 processes"):
         shares(3, 4)
     assert Layout.parse("sp=2,cfg=2") == Layout(2, 2) and Layout.parse("cfg=3").world == 3
-    for bad in ("sp=two", "tp=2", "sp=0"):
+    for bad in ("sp=two", "tp=2", "sp=0", "sp=2,sp=4", "", " , "):
         with pytest.raises(ValueError, match="sp|cfg"):
             Layout.parse(bad)
 
