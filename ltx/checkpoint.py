@@ -309,7 +309,9 @@ def load_state(
     for (one left unused is unexpected). optional: values for names the file may leave out.
     Floating tensors are cast to `dtype` unless `keep_dtype(name, tensor)`; tensors are assigned
     one at a time from a memory map, so no second copy of the file is ever held (on the CPU in the
-    file's dtype the parameters are views of the map).
+    file's dtype the parameters are views of the map, at the file's offsets, as ltx-core's loader gives them: CPU
+    products round by their operands' alignment, and copying the views to aligned memory was tried and lost the
+    bitwise VAE comparisons with ltx-core while gaining ltx-video's, whose loader allocates fresh tensors).
     """
     optional = optional or {}
     device = torch.device(device)
