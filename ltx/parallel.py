@@ -78,15 +78,21 @@ class Groups:
         return self.cfg_ranks.index(self.rank)
 
 
-def init(layout: Layout, backend: str | None = None) -> Groups:
-    """The process groups of `layout` (starting torch.distributed from torchrun's environment if needed); the
-    number of processes must be sp x cfg. Every process must call this, in the same order."""
+def backend_for(device: str | torch.device | None) -> str:
+    """NCCL for CUDA devices, gloo for the CPU (a CPU run on a GPU host too)."""
+    kind = torch.device(device).type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    return "nccl" if kind == "cuda" else "gloo"
+
+
+def init(layout: Layout, device: str | torch.device | None = None, backend: str | None = None) -> Groups:
+    """The process groups of `layout` (starting torch.distributed from torchrun's environment if needed, with the
+    backend for `device`: None is CUDA where there is one); the number of processes must be sp x cfg. Every process
+    must call this, in the same order."""
     if not dist.is_initialized():
         if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
             raise ValueError(f"--parallel sp={layout.sp},cfg={layout.cfg} needs {layout.world} processes: start them "
                              f"with torchrun --nproc-per-node {layout.world} -m ltx ...")  # fmt: skip
-        if backend is None:
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = backend or backend_for(device)
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)
@@ -270,13 +276,14 @@ class Parallel:
 
     # -- pass parallelism ----------------------------------------------------------------------
     def _spread_passes(self, passes: dict, run) -> dict:
-        """{name: (video, audio, perturbations)} -> {name: run(...)} on every process, each pass run by one
-        group (round-robin) and its x0 broadcast to the others."""
+        """{name: (video, audio, perturbations)} -> {name: run(...)} on every process: each group runs its passes
+        (round-robin) one after the other, all groups at once, then every pass's x0 is broadcast from its group."""
         g = self.groups
+        owners = {name: k % g.layout.cfg for k, name in enumerate(passes)}
+        mine = {name: run(*passes[name]) for name, owner in owners.items() if owner == g.cfg_rank}
         out = {}
-        for k, (name, (video, audio, perturbations)) in enumerate(passes.items()):
-            owner = k % g.layout.cfg
-            got = run(video, audio, perturbations) if owner == g.cfg_rank else (None, None)
+        for name, (video, audio, _) in passes.items():  # (the same order on every process)
+            got = mine.get(name, (None, None))
             x0 = []
             for s, x in zip((video, audio), got, strict=True):
                 if s is None:
@@ -284,7 +291,7 @@ class Parallel:
                     continue
                 # x0 has the latent's shape and dtype; the collectives write flat buffers (a latent may be a view)
                 x = s.latent.new_empty(s.latent.shape) if x is None else x.contiguous()
-                dist.broadcast(x, src=g.cfg_ranks[owner], group=g.cfg_group)
+                dist.broadcast(x, src=g.cfg_ranks[owners[name]], group=g.cfg_group)
                 x0.append(x)
             out[name] = tuple(x0)
         return out
@@ -311,10 +318,11 @@ def _from_heads(x: torch.Tensor, call: _Call, w: int) -> torch.Tensor:
 # -- the video decode ------------------------------------------------------------------------------
 def decode(decoder, latent: torch.Tensor, tiling, group, generator: torch.Generator | None = None):
     """The tiled conv decode (ltx.vae.tiling.tiled_decode: the same tiles, the same blending) with the tiles dealt
-    round-robin to the processes of `group` and exchanged; yields the same chunks on every process. Each tile's
-    decode noise is drawn in tile order on every process, as one process draws it, so the frames equal one
-    process's. Decoders that draw noise inside their blocks (some LTX-Video VAEs) and LTX-2.5's diffusion decoder
-    decode on every process alone (said once)."""
+    to the processes of `group` in rounds (one tile each, decoded at once, then exchanged: a round's tiles are all a
+    process holds beyond the blending buffer); yields the same chunks on every process. Each tile's decode noise is
+    drawn in tile order on every process, as one process draws it, so the frames equal one process's. Decoders that
+    draw noise inside their blocks (some LTX-Video VAEs) and LTX-2.5's diffusion decoder decode on every process
+    alone (said once)."""
     from ltx.vae.diffusion_tiling import DiffusionVideoDecoder
     from ltx.vae.tiling import tile_inputs, tiled_decode
 
@@ -331,21 +339,39 @@ def decode(decoder, latent: torch.Tensor, tiling, group, generator: torch.Genera
         noises = [torch.randn(p.shape, generator=generator, dtype=p.dtype, device=p.device) for p in parts]
     ranks = dist.get_process_group_ranks(group)
     me, w = ranks.index(dist.get_rank()), len(ranks)
-    tiles = []
-    for i, part in enumerate(parts):
-        if i % w == me:
-            tiles.append(decoder(part, noise=noises[i]).contiguous())
-        else:
-            tiles.append(None)
-    for i, part in enumerate(parts):
-        b, _, f, h, wd = part.shape
-        shape = (b, decoder.cfg.out_channels, 1 + (f - 1) * decoder.cfg.time_scale, h * decoder.cfg.space_scale,
-                 wd * decoder.cfg.space_scale)  # fmt: skip
-        if tiles[i] is None:
-            tiles[i] = part.new_empty(shape)
-        dist.broadcast(tiles[i], src=ranks[i % w], group=group)
-    given = iter(tiles)
-    yield from tiled_decode(decoder, latent, tiling, decode_tile=lambda part: next(given))
+    ready: dict[int, torch.Tensor] = {}
+
+    def exchange(first: int) -> None:
+        """Tiles first .. first + w - 1: each process decodes its one (all at once), then each is broadcast from
+        its process, its shape and dtype first."""
+        round_, mine = range(first, min(first + w, len(parts))), first + me
+        decoded = decoder(parts[mine], noise=noises[mine]).contiguous() if mine in round_ else None
+        for i in round_:
+            owner = ranks[i - first]
+            tile = decoded if i == mine else None
+            head = torch.tensor([*(tile.shape if tile is not None else [0] * 5), _code(tile)], device=parts[i].device)
+            dist.broadcast(head, src=owner, group=group)
+            if tile is None:
+                tile = parts[i].new_empty(head[:5].tolist(), dtype=_DTYPES[int(head[5])])
+            dist.broadcast(tile, src=owner, group=group)
+            ready[i] = tile
+
+    count = iter(range(len(parts)))
+
+    def decode_tile(part: torch.Tensor) -> torch.Tensor:
+        i = next(count)
+        if i % w == 0:
+            exchange(i)
+        return ready.pop(i)
+
+    yield from tiled_decode(decoder, latent, tiling, decode_tile=decode_tile)
+
+
+_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _code(tile: torch.Tensor | None) -> int:
+    return 0 if tile is None else _DTYPES.index(tile.dtype)
 
 
 def _injects_noise(decoder) -> bool:

@@ -162,12 +162,18 @@ def _worker(rank, world, port, layout, heads, kind, out):
             torch.save(_decode(torch.distributed.group.WORLD, kind == "decode-noisy"), f"{out}.{rank}")
         torch.distributed.destroy_process_group()
         return
-    if kind.endswith("-broken"):
+    if kind.endswith("-broken"):  # the shares gathered in the wrong order
         import ltx.parallel as parallel
 
         gather = parallel.gather_tokens
         parallel.gather_tokens = lambda x, sizes, group: gather(x, sizes, group).flip(1)
         kind = kind.removesuffix("-broken")
+    if kind.endswith("-broken-heads"):  # the heads handed back to the wrong places after the attention
+        import ltx.parallel as parallel
+
+        back = parallel._from_heads
+        parallel._from_heads = lambda x, call, w: back(x, call, w).flip(-1)
+        kind = kind.removesuffix("-broken-heads")
     model = Parallel(_model(heads), groups)
     with torch.inference_mode():
         got = _denoise(model) if kind == "denoise" else _forward(model, _streams(model), kind)
@@ -185,7 +191,7 @@ def _run(tmp_path, layout: Layout, heads: int, kind: str):
     out = str(tmp_path / "out")
     mp.spawn(_worker, args=(layout.world, _free_port(), layout, heads, kind, out), nprocs=layout.world)
     torch.set_num_threads(1)  # (as the workers: the same kernels)
-    kind = kind.removesuffix("-broken")
+    kind = kind.removesuffix("-broken").removesuffix("-broken-heads")
     if kind.startswith("decode"):
         with torch.inference_mode():
             return [torch.load(f"{out}.{r}") for r in range(layout.world)], _decode(None, kind == "decode-noisy")
@@ -239,10 +245,51 @@ def test_parallel_equals_one_process(tmp_path, layout, heads, kind):
             assert _rel(x, ref) <= 1e-6, f"rank {rank} {name}: rel {_rel(x, ref):.2e}"
 
 
-def test_a_wrong_exchange_is_caught(tmp_path):
-    """The shares gathered in the wrong order (the comparison above would fail)."""
-    got, want = _run(tmp_path, Layout(sp=2), 4, "av-broken")
+@pytest.mark.parametrize("broken", ["av-broken", "av-broken-heads"])
+def test_a_wrong_exchange_is_caught(tmp_path, broken):
+    """The shares gathered in the wrong order, or the heads handed back wrongly after the self-attention (the
+    comparison above would fail)."""
+    got, want = _run(tmp_path, Layout(sp=2), 4, broken)
     assert _rel(got[0][0], want[0]) > 1e-2
+
+
+def _spread_worker(rank, world, port, out):
+    import time
+    from types import SimpleNamespace
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    from ltx.parallel import Parallel, init
+
+    parallel = Parallel(None, init(Layout(cfg=world), backend="gloo"))
+    passes = {f"pass {k}": (SimpleNamespace(latent=torch.full((2, 3), float(k))), None, ()) for k in range(4)}
+
+    def run(video, audio, perturbations):  # a pass that takes 0.4 s
+        time.sleep(0.4)
+        return video.latent + 1, None
+
+    start = time.perf_counter()
+    got = parallel.spread_passes(passes, run)
+    torch.save((time.perf_counter() - start, got), f"{out}.{rank}")
+    torch.distributed.destroy_process_group()
+
+
+def test_passes_run_side_by_side(tmp_path):
+    """cfg=2 on four 0.4 s passes: each process runs two while the other runs the other two (~0.8 s, not 1.6 s
+    as when a pass waited for the one before it), and every process gets every pass's result."""
+    out = str(tmp_path / "spread")
+    mp.spawn(_spread_worker, args=(2, _free_port(), out), nprocs=2)
+    for rank in range(2):
+        seconds, got = torch.load(f"{out}.{rank}")
+        assert seconds < 1.2, seconds
+        assert {k: v[0][0, 0].item() for k, v in got.items()} == {f"pass {k}": k + 1.0 for k in range(4)}
+
+
+def test_the_backend_follows_the_device(monkeypatch):
+    """NCCL for CUDA, gloo for a CPU run, also on a GPU host."""
+    from ltx.parallel import backend_for
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert (backend_for("cpu"), backend_for(None), backend_for("cuda:1")) == ("gloo", "nccl", "nccl")
 
 
 def test_shares_and_layouts():

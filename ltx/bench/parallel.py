@@ -60,11 +60,16 @@ def run(sizes=None, repeats: int = 3, cfg=None, device: str | None = None) -> li
 
     cfg, sizes = cfg or LTX2_19B, sizes or SIZES
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    groups = init(Layout(sp=world)) if world > 1 or "RANK" in os.environ else None
+    groups = init(Layout(sp=world), device=device) if world > 1 or "RANK" in os.environ else None
     device = local_device(device)
     first = groups is None or groups.rank == 0
     model = _model(cfg, device)
     rows, base = [], {}
+    made = {}  # the process groups of each layout, made once (every process in the same order)
+    for layouts in _layouts(world).values() if groups is not None else ():
+        for layout in layouts:
+            if layout not in made:
+                made[layout] = init(layout, device=device)
     for size, shape in sizes.items():
         video, audio = inputs(cfg, *shape, device)
         work = {"forward": lambda m, v=video, a=audio: (lambda: m(v, a)), "guided step": lambda m, v=video,
@@ -80,7 +85,7 @@ def run(sizes=None, repeats: int = 3, cfg=None, device: str | None = None) -> li
                 dist.barrier()
             for case, layouts in _layouts(world).items() if groups is not None else ():
                 for layout in layouts:
-                    parallel = Parallel(model, init(layout))
+                    parallel = Parallel(model, made[layout])
                     seconds, _, out = timed(work[case](parallel), repeats)
                     parallel.close()
                     if first:

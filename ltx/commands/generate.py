@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             print("ltx generate: --parallel keeps the whole transformer on each device: leave out --gpu-memory / "
                   "--offload", file=sys.stderr)  # fmt: skip
             return 2
-        groups = init(args.parallel)
+        groups = init(args.parallel, device=args.device)
         device = local_device(args.device)
     models = Models(
         args.checkpoint,

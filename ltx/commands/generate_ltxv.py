@@ -102,7 +102,7 @@ def run_ltxv(args: argparse.Namespace) -> int:
             print("ltx generate: LTX-Video runs its guidance passes as one batch: --parallel takes sp=N alone, "
                   "without --compile", file=sys.stderr)  # fmt: skip
             return 2
-        groups, device = init(args.parallel), local_device(args.device)
+        groups, device = init(args.parallel, device=args.device), local_device(args.device)
     start = time.perf_counter()
     conditions = _conditions(args, req.frames, req.height, req.width, device, dtype)
     (context, mask), (negative, negative_mask) = _text(args, device, dtype)
