@@ -212,11 +212,15 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
         attempt("ours", size, on, step_for(batches[size], on))
         attempt(REFERENCE, size, on, step_for(batches[size], on, "reference"))
     if compiled:  # last: compiling changes the model for good (as `ltx train` with compile: true)
+        from torch._dynamo.utils import counters
+
         from ltx.runtime import compile_blocks
 
         compile_blocks(ours)
+        counters.clear()
         for size, on in settings:
             attempt(COMPILED, size, on, step_for(batches[size], on, "reference"))
+            rows[-1]["compiled_graphs"] = counters["stats"]["unique_graphs"]  # (0 would mean it ran eager)
     del step_for, ours
     _free()
     step_for = official_trainer(official, rank, init, device)

@@ -468,7 +468,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
         if not torch.isfinite(value):
             raise FloatingPointError(f"step {step + 1}: the loss is {value.item()} (lower the learning rate?)")
         optimizer.zero_grad(set_to_none=True)
-        value.backward()
+        with kernels():  # (a checkpointed block recomputes its forward here: with the same ops)
+            value.backward()
         if cfg.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
@@ -483,7 +484,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
         if step % cfg.checkpoint_every == 0 and step < cfg.steps:
             save(step)
         if cfg.validation_every and step % cfg.validation_every == 0:
-            validate(cfg, model, device, dtype, out / "samples" / f"step_{step:05d}.mp4")
+            with kernels():
+                validate(cfg, model, device, dtype, out / "samples" / f"step_{step:05d}.mp4")
     bar.close()
     final = save(step)
     return final
