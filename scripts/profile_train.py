@@ -1,6 +1,6 @@
-"""Where a 19B LoRA training step spends its GPU time (device tool): ours and ltx-trainer's composed step
-(ltx/bench/train.py) at 512x768x49 without checkpointing and 512x768x121 with, one profiled step after two
-warm-up steps, kernels grouped by kind and the top 25 by time, plus the wall time of the step.
+"""Where a 19B LoRA training step spends its GPU time (device tool): ours (fused kernels; reference ops) and
+ltx-trainer's composed step (ltx/bench/train.py) at 512x768x49 without checkpointing and 512x768x121 with, one
+profiled step after two warm-up steps, kernels grouped by kind and the top 25 by time, plus the wall time of the step.
 Usage: python scripts/profile_train.py > profile.txt"""
 
 import time
@@ -59,6 +59,7 @@ def main() -> None:
     step_for, init = suite.ours_trainer(ours, 32, device)
     for size, on in CASES:
         report(f"ours {size} checkpointing={on}", step_for(batches[size], on))
+        report(f"ours, reference kernels {size} checkpointing={on}", step_for(batches[size], on, "reference"))
     del step_for, ours
     step_for = suite.official_trainer(official, 32, init, device)
     for size, on in CASES:
