@@ -145,20 +145,11 @@ def ours_trainer(model, rank: int, device):
 def official_trainer(official, rank: int, init: dict, device):
     """ltx-trainer's step around ltx-core's model: peft's LoRA (A copied from `init`), bf16 autocast, the model's own
     checkpointing; returns step_for(batch, checkpointing)."""
-    from ltx.parity.oracle import modality, require
+    from ltx.parity.oracle import modality
+    from ltx.parity.train import peft_lora
     from ltx.train.flow import loss
-    from ltx.train.lora import DEFAULT_TARGETS
 
-    peft = require("peft")
-    lora = peft.LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, init_lora_weights=True,
-                           target_modules=list(DEFAULT_TARGETS))  # fmt: skip
-    official.requires_grad_(False)
-    wrapped = peft.get_peft_model(official, lora)
-    with torch.no_grad():
-        for name, module in wrapped.named_modules():
-            layer = name.removeprefix("base_model.model.")
-            if layer in init:
-                module.lora_A["default"].weight.copy_(init[layer])
+    wrapped, _ = peft_lora(official, rank, rank, init)
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     restart = _restarter(params, optimizer)

@@ -76,8 +76,28 @@ def ours_step(path, x, *, rank, alpha, lr, max_norm, first_frame_p, seed, ic=Fal
     return out, init
 
 
-def official_step(path, x, init, *, rank, alpha, lr, max_norm, first_frame_p, seed, ic=False, fps=24.0):
+def peft_lora(model, rank: int, alpha: float, init: dict[str, torch.Tensor]):
+    """ltx-core's `model` frozen, with peft's LoRA as ltx-trainer's LoraConfig puts it (its default targets, no
+    dropout, peft's init), each A copied from `init` (by layer name). Returns (the peft model, {layer: its LoRA
+    layer})."""
+    from ltx.train.lora import DEFAULT_TARGETS
+
     peft = require("peft")
+    model.requires_grad_(False)
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, init_lora_weights=True,
+                             target_modules=list(DEFAULT_TARGETS))  # fmt: skip
+    wrapped = peft.get_peft_model(model, config)
+    layers = {}
+    for name, module in wrapped.named_modules():
+        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+            layer = name.removeprefix("base_model.model.")
+            layers[layer] = module
+            with torch.no_grad():
+                module.lora_A["default"].weight.copy_(init[layer])
+    return wrapped, layers
+
+
+def official_step(path, x, init, *, rank, alpha, lr, max_norm, first_frame_p, seed, ic=False, fps=24.0):
     t2v = require("ltx_trainer.training_strategies.text_to_video")
     v2v = require("ltx_trainer.training_strategies.video_to_video")
     samplers = require("ltx_trainer.timestep_samplers")
@@ -86,18 +106,10 @@ def official_step(path, x, init, *, rank, alpha, lr, max_norm, first_frame_p, se
 
     cfg = transformer_config(Checkpoint(path))
     model = OfficialTransformer(path, torch.device("cpu"), torch.float32, cfg.has_audio).model
-    model.requires_grad_(False)
-    lora = peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, init_lora_weights=True,
-                           target_modules=["to_k", "to_q", "to_v", "to_out.0"])  # fmt: skip
-    model = peft.get_peft_model(model, lora)
-    layers = {}
-    for name, module in model.named_modules():
-        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
-            layer = name.removeprefix("base_model.model.")
-            layers[layer] = module
-            with torch.no_grad():
-                module.lora_A["default"].weight.copy_(init[layer])
-                module.lora_B["default"].weight.copy_(_nudge(module.lora_B["default"].weight, layer, seed))
+    model, layers = peft_lora(model, rank, alpha, init)
+    with torch.no_grad():
+        for layer, module in layers.items():
+            module.lora_B["default"].weight.copy_(_nudge(module.lora_B["default"].weight, layer, seed))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr)
     if ic:
