@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 from util import failed_rows
 
+from ltx.train.activations import HostActivations
 from ltx.train.flow import SigmaSampler
 from ltx.train.lora import add_lora, load_lora_weights, lora_state
 
@@ -478,3 +479,77 @@ def test_compiled_training_trains_as_eager(tiny, tmp_path, monkeypatch):
     assert worst == 0.0, worst  # (aot_eager runs the traced graphs as torch ops: bitwise here)
     assert counters["stats"]["unique_graphs"] >= 1  # (it did compile)
     assert any(v.abs().sum() > 0 for k, v in compiled.items() if ".lora_B." in k)
+
+
+def _offload_step(device, saving, dtype=torch.float32):
+    """One LoRA step's loss and LoRA gradients on the tiny transformer (checkpointed blocks) under `saving`."""
+    from ltx.bench.train import _prepared, batch
+    from ltx.testing import build_components
+    from ltx.train.flow import loss
+    from ltx.train.lora import add_lora, lora_parameters
+    from ltx.train.trainer import checkpoint_blocks
+
+    torch.manual_seed(0)
+    model = build_components("ltx-2.0-tiny")["transformer"].to(device, dtype)
+    params = lora_parameters(add_lora(model, 4, 4, generator=torch.Generator(device).manual_seed(0)))
+    for p in params:  # (B from zero: gradients reach A too)
+        torch.nn.init.normal_(p, std=0.1)
+    checkpoint_blocks(model)
+    x = batch(model.cfg, 9, 64, 96, device, text_tokens=8)
+    p = _prepared({k: v.to(dtype) if v.is_floating_point() else v for k, v in x.items()})
+    with saving:
+        v, a = model(p.video, p.audio)
+    value = loss(v.float(), a.float(), p).mean()
+    value.backward()
+    return value.detach(), [q.grad.clone() for q in params]
+
+
+class _HostStandIn(HostActivations):
+    """HostActivations moving host tensors too (a CPU run has no device memory to free); `shift` restores them
+    wrongly."""
+
+    def __init__(self, shift: float = 0.0):
+        super().__init__()
+        self.shift = shift
+
+    def moves(self, t):
+        return t.requires_grad
+
+    def _unpack(self, packed):
+        return packed if isinstance(packed, torch.Tensor) else packed[1] + self.shift
+
+
+def test_offloaded_activations_give_the_resident_gradients():
+    """Checkpointed blocks' saved inputs sent to host memory and back: loss and LoRA gradients bitwise the resident
+    step's; the hidden states of every block moved (video and audio); a wrong restore is caught."""
+    import contextlib
+
+    base_loss, base = _offload_step("cpu", contextlib.nullcontext())
+    saving = _HostStandIn()
+    loss, grads = _offload_step("cpu", saving)
+    assert torch.equal(loss, base_loss)
+    assert all(torch.equal(g, b) for g, b in zip(grads, base, strict=True))
+    assert saving.moved >= 2 * 2  # (the tiny model's 2 blocks, each with a video and an audio input)
+    _, wrong = _offload_step("cpu", _HostStandIn(shift=1e-3))
+    assert not all(torch.equal(g, b) for g, b in zip(wrong, base, strict=True))
+
+
+@pytest.mark.gpu
+def test_offloaded_activations_on_cuda_are_bitwise():
+    """On CUDA (pinned host copies on a side stream, restored on the compute stream): bitwise the resident step."""
+    import contextlib
+
+    base_loss, base = _offload_step("cuda", contextlib.nullcontext(), torch.bfloat16)
+    saving = HostActivations()
+    loss, grads = _offload_step("cuda", saving, torch.bfloat16)
+    assert saving.moved >= 4
+    assert torch.equal(loss, base_loss)
+    assert all(torch.equal(g, b) for g, b in zip(grads, base, strict=True))
+
+
+def test_offloading_activations_needs_checkpointing(tmp_path):
+    from ltx.train.trainer import TrainConfig
+
+    with pytest.raises(ValueError, match="offload_activations .* set gradient_checkpointing"):
+        TrainConfig(checkpoint="x", data="y", output=str(tmp_path), offload_activations=True,
+                    gradient_checkpointing=False)  # fmt: skip

@@ -29,6 +29,7 @@ from pathlib import Path
 import ltx_kernels
 import torch
 
+from ltx.train.activations import HostActivations
 from ltx.train.flexible import flexible_loss, prepare_flexible
 from ltx.train.flow import SigmaSampler, loss, prepare
 from ltx.train.lora import DEFAULT_TARGETS, add_lora, load_lora_weights, lora_parameters, lora_state, save_lora
@@ -65,6 +66,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     gradient_checkpointing: bool = True
     compile: bool = False  # torch.compile every block, forward and backward (the kernels' reference ops, fused)
+    offload_activations: bool = False  # checkpointed blocks' saved inputs in pinned host memory (activations.py)
     dtype: str = "bfloat16"
     device: str | None = None
     seed: int = 42
@@ -109,6 +111,8 @@ class TrainConfig:
             problems.append(f"optimizer must be 'adamw' or 'adamw8bit', got {self.optimizer!r}")
         elif self.optimizer == "adamw8bit" and importlib.util.find_spec("bitsandbytes") is None:
             problems.append("optimizer adamw8bit is bitsandbytes' AdamW8bit: pip install bitsandbytes, or use adamw")
+        if self.offload_activations and not self.gradient_checkpointing:
+            problems.append("offload_activations moves the checkpointed blocks' inputs: set gradient_checkpointing")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.validation_every and not self.validation_prompts:
@@ -317,12 +321,16 @@ class Blocks:
 
 
 def make_optimizer(kind: str, params: list, lr: float):
-    """torch's AdamW (its defaults, as ltx-trainer), or bitsandbytes' 8-bit AdamW (ltx-trainer's adamw8bit)."""
+    """torch's AdamW (its defaults, as ltx-trainer), or bitsandbytes' 8-bit AdamW (ltx-trainer's adamw8bit).
+
+    On CUDA the AdamW is torch's fused one: the same update in one kernel over every parameter, without the
+    parameter-sized temporaries of the multi-tensor version ltx-trainer gets (it rounds differently in the last
+    bit); elsewhere torch's default, as ltx-trainer's."""
     if kind == "adamw8bit":
         from bitsandbytes.optim import AdamW8bit
 
         return AdamW8bit(params, lr=lr)
-    return torch.optim.AdamW(params, lr=lr)
+    return torch.optim.AdamW(params, lr=lr, fused=True if all(p.is_cuda for p in params) else None)
 
 
 def _schedule(optimizer, kind: str, steps: int):
@@ -430,6 +438,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
 
     # compiled blocks trace the kernels' reference ops (inductor fuses them, forward and backward)
     kernels = (lambda: ltx_kernels.use(mode="reference")) if cfg.compile else contextlib.nullcontext
+    saving = HostActivations() if cfg.offload_activations else contextlib.nullcontext()
     bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=not progress)
     start, first, last = time.perf_counter(), step, None
     model.train()
@@ -456,13 +465,13 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
             vs, au = prepare_flexible(x, roles[0], text.video, audio_latent=audio, audio_role=roles[1],
                                       audio_context=text.audio, context_mask=text.mask, fps=fps, masks=masks,
                                       sampler=sampler, generator=generator)  # fmt: skip
-            with kernels():
+            with kernels(), saving:
                 v, a = model(vs.stream if vs else None, au.stream if au else None)
             value = flexible_loss(None if v is None else v.float(), None if a is None else a.float(), vs, au).mean()
         else:
             p = prepare(x, text.video, fps=fps, context_mask=text.mask, sampler=sampler,
                         first_frame_p=cfg.first_frame_p, generator=generator, **kw)  # fmt: skip
-            with kernels():
+            with kernels(), saving:
                 v, a = model(p.video, p.audio)
             value = loss(v.float(), None if a is None else a.float(), p).mean()
         if not torch.isfinite(value):
