@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import sys
 import time
@@ -83,6 +84,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("suites", nargs="*", metavar="SUITE", help=f"{', '.join(SUITES)}; default: {' '.join(DEFAULT)}")
     p.add_argument("--out", type=Path, help="write <date>-<suite>.json / .csv / .png here")
     p.add_argument("--plot", type=Path, nargs="+", metavar="JSON", help="redraw the plots of saved results")
+    p.add_argument("--repeats", type=int, metavar="N", help="timed repeats per case (the suites that time repeats)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,8 +110,12 @@ def run(args: argparse.Namespace) -> int:
            "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     print(", ".join(f"{k} {v}" for k, v in env.items()))
     runners = _runners()
+    if args.repeats is not None and args.repeats < 1:
+        print(f"ltx bench: --repeats must be at least 1, got {args.repeats}", file=sys.stderr)
+        return 2
     for suite in args.suites or DEFAULT:
-        rows = runners[suite]()
+        takes = "repeats" in inspect.signature(runners[suite]).parameters
+        rows = runners[suite](repeats=args.repeats) if takes and args.repeats else runners[suite]()
         if not rows:  # (parallel: the processes after the first report nothing)
             continue
         print(f"\n[{suite}]\n{table(rows)}", flush=True)

@@ -8,9 +8,11 @@ gradient checkpointing when on, the loss, backward, clipping at 1.0, AdamW. Both
 by `ltx.train.flow.prepare` (proven bitwise equal to the trainer's strategy on the CPU, `ltx parity --parts
 train`) and take its masked loss. Same LoRA A on both sides, B zero: the first step's loss is the base model's.
 
-Ours runs three ways: with the fused kernels (their backward the reference's, recomputed in Python per call site),
-with the reference ops throughout (autograd's own backward), and compiled (`ltx train` with compile: true: every
-block's forward and backward through inductor), to show which a training step should take.
+Ours runs four ways: with the fused kernels (their backward the reference's, recomputed in Python per call site),
+with the reference ops throughout (autograd's own backward), compiled (`ltx train` with compile: true: every
+block's forward and backward through inductor), and compiled with the checkpointed blocks' inputs in pinned host
+memory (offload_activations: true), to show which a training step should take. AdamW as `ltx train` makes it
+(torch's fused one on CUDA); ltx-trainer's is torch's default.
 Reported per size and checkpointing setting: median seconds per step (after one step that allocates the optimizer's
 state, and one more), peak GPU memory above the shared weights, the ratios to ltx-trainer's, the first step's loss
 on each side.
@@ -18,6 +20,7 @@ on each side.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import statistics
 import time
@@ -102,7 +105,7 @@ def _update(value: torch.Tensor, optimizer, params) -> float:
 def _restarter(params: list, optimizer):
     """A function putting the LoRA and the optimizer back to their start: every setting begins from the base model
     (B = 0), so its first loss compares across the two sides."""
-    start = [p.detach().clone() for p in params]
+    start = [p.detach().to("cpu", copy=True) for p in params]  # (host: the bench's copy is not the step's memory)
 
     def restart() -> None:
         with torch.no_grad():
@@ -117,23 +120,26 @@ def ours_trainer(model, rank: int, device):
     """LoRA put on our model from outside; returns (step_for(batch, checkpointing, kernels), the initial LoRA A by
     layer); kernels "auto" (the fused kernels, their backward the reference's recomputed in Python) or "reference"
     (plain torch ops throughout, autograd's own backward)."""
+    from ltx.train.activations import HostActivations
     from ltx.train.flow import loss
     from ltx.train.lora import add_lora, lora_parameters
+    from ltx.train.trainer import make_optimizer
 
     adapters = add_lora(model, rank, rank, generator=torch.Generator(device).manual_seed(0))
     init = {name: a.lora_A.weight.detach().clone() for name, a in adapters.items()}
     params = lora_parameters(adapters)
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    optimizer = make_optimizer("adamw", params, lr=1e-4)  # as `ltx train` (fused on CUDA)
     restart = _restarter(params, optimizer)
     model.train()
 
-    def step_for(x, checkpointing: bool, kernels: str = "auto"):
+    def step_for(x, checkpointing: bool, kernels: str = "auto", offload: bool = False):
         _checkpointing(model, checkpointing)
         restart()
+        saving = HostActivations() if offload else contextlib.nullcontext()
 
         def step():
             p = _prepared(x)
-            with ltx_kernels.use(mode=kernels):  # "reference": plain torch ops and their own backward
+            with ltx_kernels.use(mode=kernels), saving:  # "reference": plain torch ops and their own backward
                 v, a = model(p.video, p.audio)
                 return _update(loss(v.float(), a.float(), p).mean(), optimizer, params)
 
@@ -173,17 +179,21 @@ def official_trainer(official, rank: int, init: dict, device):
 OFFICIAL = "ltx-trainer 1.2.0 (composed)"
 REFERENCE = "ours, reference kernels"
 COMPILED = "ours, compiled blocks (inductor, fwd + bwd)"
+OFFLOADED = "ours, compiled, block inputs in host memory"
+OURS = ("ours", REFERENCE, COMPILED, OFFLOADED)
 
 
 def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "cuda", text_tokens: int = 1024,
-        compiled: bool = True) -> list[dict]:  # fmt: skip
+        compiled: bool = True, peers: tuple[str, ...] = OURS + (OFFICIAL,),
+        checkpointing: tuple[bool, ...] = (True, False)) -> list[dict]:  # fmt: skip
+    """`peers`: the variants to run, `checkpointing`: the settings to run them with (all by default)."""
     from ltx.config import LTX2_19B
 
     cfg, device, sizes = cfg or LTX2_19B, torch.device(device), sizes or SIZES
     ours, official = build(cfg, device)
     weights = _allocated()
     batches = {size: batch(cfg, *sizes[size], device, text_tokens) for size in sizes}
-    settings = [(size, on) for size in sizes for on in (True, False)]
+    settings = [(size, on) for size in sizes for on in checkpointing]
     rows, results = [], {}
 
     def attempt(name, size, on, step):
@@ -200,9 +210,11 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
 
     step_for, init = ours_trainer(ours, rank, device)
     for size, on in settings:
-        attempt("ours", size, on, step_for(batches[size], on))
-        attempt(REFERENCE, size, on, step_for(batches[size], on, "reference"))
-    if compiled:  # last: compiling changes the model for good (as `ltx train` with compile: true)
+        if "ours" in peers:
+            attempt("ours", size, on, step_for(batches[size], on))
+        if REFERENCE in peers:
+            attempt(REFERENCE, size, on, step_for(batches[size], on, "reference"))
+    if compiled and {COMPILED, OFFLOADED} & set(peers):  # last: compiling changes the model for good
         from torch._dynamo.utils import counters
 
         from ltx.runtime import compile_blocks
@@ -210,16 +222,19 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
         compile_blocks(ours)
         counters.clear()
         for size, on in settings:
-            attempt(COMPILED, size, on, step_for(batches[size], on, "reference"))
-            rows[-1]["compiled_graphs"] = counters["stats"]["unique_graphs"]  # (0 would mean it ran eager)
+            for name, offload in ((COMPILED, False), (OFFLOADED, True)):
+                if name in peers and (on or not offload):  # (offloading moves the checkpointed blocks' inputs)
+                    attempt(name, size, on, step_for(batches[size], on, "reference", offload))
+                    rows[-1]["compiled_graphs"] = counters["stats"]["unique_graphs"]  # (0: it ran eager)
     del step_for, ours
     _free()
-    step_for = official_trainer(official, rank, init, device)
-    for size, on in settings:
-        attempt(OFFICIAL, size, on, step_for(batches[size], on))
+    if OFFICIAL in peers:
+        step_for = official_trainer(official, rank, init, device)
+        for size, on in settings:
+            attempt(OFFICIAL, size, on, step_for(batches[size], on))
     for row in rows:
         ref = results.get((OFFICIAL, row["case"], row["checkpointing"]))
-        if row["peer"] in ("ours", REFERENCE, COMPILED) and "error" not in row and ref and "error" not in ref:
+        if row["peer"] in OURS and "error" not in row and ref and "error" not in ref:
             row["time_ratio_vs_ltx_trainer"] = row["seconds"] / ref["seconds"]
             row["first_loss_ltx_trainer"] = ref["first_loss"]
             if ref["peak_gib"] > 0:
