@@ -112,17 +112,17 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mas
     from ltx_kernels import triton_attention
 
     backend = _settings.attention if q.is_cuda else "triton"
-    if backend == "auto":
-        per_query_bias = mask is not None and mask.dim() == 4 and mask.shape[-2] > 1
-        lengths = (q.shape[1], k.shape[1])
-        short_side = mask is None and (min(lengths) <= SHORT_SIDE or max(lengths) <= SHORT_BOTH)
-        backend = "triton" if (per_query_bias or short_side) and triton_attention.supported(q, k, heads) else "cudnn"
     if backend == "int8-fp8":  # opt-in: 8-bit matrix products (ltx_kernels.triton_attention_fp8), no bias
         from ltx_kernels import triton_attention_fp8
 
         if mask is None and triton_attention_fp8.supported(q, k, v, heads):
             return differentiable(_attention_fp8, attention_ref, q, k, v, heads, None)
-        backend = "triton"
+        backend = "auto"  # (a mask, a key length off 16: the default choice)
+    if backend == "auto":
+        per_query_bias = mask is not None and mask.dim() == 4 and mask.shape[-2] > 1
+        lengths = (q.shape[1], k.shape[1])
+        short_side = mask is None and (min(lengths) <= SHORT_SIDE or max(lengths) <= SHORT_BOTH)
+        backend = "triton" if (per_query_bias or short_side) and triton_attention.supported(q, k, heads) else "cudnn"
     if backend == "triton":
         if mask is None and q.is_cuda:
             from ltx_kernels import triton_attention_tma

@@ -149,12 +149,14 @@ def run(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
     return rows
 
 
-def run_compiled(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
+def run_compiled(sizes=tuple(SIZES), repeats: int = 5, fp8: bool = True) -> list[dict]:
     """Compiled runtimes, same run, same weights: ltx-core 1.2.0 eager and with its per-block torch.compile + one
     CUDA graph over the block loop (`CompilationConfig(capture=True)`; its attention falls back to PyTorch SDPA:
     no FA3 / FA4 on this machine), ours eager (dispatcher defaults), ours with the loop captured (no compile: the
-    eager kernels replayed), ours compiled + captured (ltx.runtime.accelerate). `first_call_s`: the first call of
-    a compiled variant at that size (compile + capture)."""
+    eager kernels replayed), ours compiled + captured (ltx.runtime.accelerate), then (`fp8`) the same with the
+    8-bit attention, with FP8 GEMMs, and with both. `first_call_s`: the first call of a compiled variant at that
+    size (compile + capture). Errors of the velocity: `rel_err_video` against ltx-core 1.2.0 eager,
+    `rel_err_vs_ours_bf16` against ours compiled + captured (both bf16)."""
     from ltx.config import LTX2_19B
     from ltx.parity.oracle import modality, require
     from ltx.runtime import accelerate, capture_blocks
@@ -194,9 +196,35 @@ def run_compiled(sizes=tuple(SIZES), repeats: int = 5) -> list[dict]:
     measure("ltx-core 1.2.0 compiled + captured", lambda v, a: compiled(*mods[id(v)], perturbations=None)[0])
     accelerate(ours)
     measure("ours compiled + captured", calls["ours eager"])
+    if fp8:  # 8-bit attention, then FP8 GEMMs (last: the conversion replaces our block linears for good)
+        eight = lambda v, a: _with(ltx_kernels.use(attention="int8-fp8"), ours, v, a)  # noqa: E731
+        _recompile(ours)
+        measure("ours compiled + captured, 8-bit attention", eight)
+        to_fp8(ours)
+        _recompile(ours)
+        measure("ours compiled + captured, FP8 GEMMs", calls["ours eager"])
+        _recompile(ours)
+        measure("ours compiled + captured, FP8 GEMMs + 8-bit attention", eight)
+    bf16 = {size: outs[(size, "ours compiled + captured")].float() for size in sizes}
     for row in rows:
         base = next(r for r in rows if r["case"] == row["case"] and r["peer"] == "ltx-core 1.2.0 compiled + captured")
         ref = outs[(row["case"], "ltx-core 1.2.0 eager")].float()
-        row["rel_err_video"] = float((outs[(row["case"], row["peer"])].float() - ref).norm() / ref.norm())
+        out = outs[(row["case"], row["peer"])].float()
+        row["rel_err_video"] = float((out - ref).norm() / ref.norm())
+        row["rel_err_vs_ours_bf16"] = float((out - bf16[row["case"]]).norm() / bf16[row["case"]].norm())
         row["time_ratio_vs_ltx_core"] = row["seconds"] / base["seconds"]
     return rows
+
+
+def _with(context, model, video, audio):
+    with context:
+        return model(video, audio)[0]
+
+
+def _recompile(model) -> None:
+    """Compile and capture afresh (a kernel setting or a module changed: the graphs hold the old choice)."""
+    from ltx.runtime import accelerate
+
+    torch._dynamo.reset()
+    model.__dict__.pop("run_blocks", None)  # (the captured loop)
+    accelerate(model)
