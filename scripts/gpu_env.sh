@@ -9,3 +9,8 @@ export OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+# ltx-core 1.0.0 as the e2e suites' older peer (ltx/bench/older.py), when its wheel travels in .whl/older/
+if ls .whl/older/ltx_core-1.0.0-*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site100 .whl/older/ltx_core-1.0.0-*.whl
+  export LTX_CORE_1_0_0=/tmp/site100
+fi

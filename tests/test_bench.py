@@ -96,3 +96,51 @@ def test_train_suite_runs_on_a_tiny_config():
     for mine, ref in ((ours, theirs), (rows[2], rows[5])):
         assert abs(mine["first_loss"] - ref["first_loss"]) < 3e-2 * ref["first_loss"]
     assert ours["first_loss_ltx_trainer"] == theirs["first_loss"] and ours["time_ratio_vs_ltx_trainer"] > 0
+
+
+@pytest.fixture(scope="module")
+def core_1_0_0(tmp_path_factory):
+    """A folder holding ltx-core 1.0.0 (LTX_CORE_1_0_0, else installed from PyPI; skipped when neither is there)."""
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("LTX_CORE_1_0_0"):
+        return os.environ["LTX_CORE_1_0_0"]
+    site = tmp_path_factory.mktemp("ltx-core-1.0.0")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                           "ltx-core==1.0.0"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip("ltx-core 1.0.0 could not be installed from PyPI (set LTX_CORE_1_0_0 to a folder holding it)")
+    return str(site)
+
+
+def test_the_older_official_runtime_runs_in_a_process_of_its_own(core_1_0_0, tmp_path):
+    """The e2e suite's ltx-core 1.0.0 peer: its child imports 1.0.0 (said in its row) and, on the suite's weights and
+    inputs, computes the velocity that ltx-core 1.2.0 computes in this process (bitwise: the 2.0 arithmetic did not
+    change); a folder without ltx-core, or with another version, is refused."""
+    pytest.importorskip("ltx_core", reason="ltx-core 1.2.0 is the in-process side of the comparison")
+    import os
+
+    from ltx.bench import older
+    from ltx.bench.e2e import build, inputs
+    from ltx.parity.fixtures import TINY
+    from ltx.parity.oracle import modality, oracle_version
+
+    rows, velocities = older.run(core_1_0_0, {"tiny": (9, 64, 96)}, 1, device="cpu", config="ltx-2.0-tiny")
+    assert [(r["case"], r["peer"], r["ltx_core"]) for r in rows] == [("tiny", older.NAME, "1.0.0")]
+    cfg = TINY["ltx-2.0-tiny"].transformer
+    _, official = build(cfg, torch.device("cpu"))
+    video, audio = inputs(cfg, 9, 64, 96, torch.device("cpu"))
+    with torch.inference_mode():
+        newer = official(video=modality(video), audio=modality(audio), perturbations=None)[0]
+    assert oracle_version() != "1.0.0" and torch.equal(newer, velocities["tiny"])
+    with pytest.raises(FileNotFoundError, match="no ltx_core package there"):
+        older.run(tmp_path, {"tiny": (9, 64, 96)}, 1, device="cpu", config="ltx-2.0-tiny")
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    import ltx_core
+
+    os.symlink(os.path.dirname(ltx_core.__file__), wrong / "ltx_core")  # (this process's 1.2.0, no 1.0.0 metadata)
+    with pytest.raises(RuntimeError, match="expected ltx-core 1.0.0"):
+        older.run(wrong, {"tiny": (9, 64, 96)}, 1, device="cpu", config="ltx-2.0-tiny")

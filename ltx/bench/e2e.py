@@ -10,12 +10,14 @@ activations per token). Reported: median seconds, peak memory above the weights,
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
 import ltx_kernels
 import torch
 
+from ltx.bench import older
 from ltx.parity.oracle import official_module
 
 SIZES = {"512x768x121": (121, 512, 768), "1024x1536x121": (121, 1024, 1536)}
@@ -156,7 +158,8 @@ def run_compiled(sizes=tuple(SIZES), repeats: int = 5, fp8: bool = True) -> list
     eager kernels replayed), ours compiled + captured (ltx.runtime.accelerate), then (`fp8`) the same with the
     8-bit attention, with FP8 GEMMs, and with both. `first_call_s`: the first call of a compiled variant at that
     size (compile + capture). Errors of the velocity: `rel_err_video` against ltx-core 1.2.0 eager,
-    `rel_err_vs_ours_bf16` against ours compiled + captured (both bf16)."""
+    `rel_err_vs_ours_bf16` against ours compiled + captured (both bf16). With LTX_CORE_1_0_0=DIR (a folder holding
+    ltx-core 1.0.0) its eager forward too, in a process of its own (ltx/bench/older.py)."""
     from ltx.config import LTX2_19B
     from ltx.parity.oracle import modality, require
     from ltx.runtime import accelerate, capture_blocks
@@ -205,6 +208,11 @@ def run_compiled(sizes=tuple(SIZES), repeats: int = 5, fp8: bool = True) -> list
         measure("ours compiled + captured, FP8 GEMMs", calls["ours eager"])
         _recompile(ours)
         measure("ours compiled + captured, FP8 GEMMs + 8-bit attention", eight)
+    site = os.environ.get(older.SITE_ENV)
+    if site:  # (last: its process builds its own copy of the weights)
+        more, velocities = older.run(site, {size: SIZES[size] for size in sizes}, repeats)
+        rows += more
+        outs.update({(size, older.NAME): v.to(device) for size, v in velocities.items()})
     bf16 = {size: outs[(size, "ours compiled + captured")].float() for size in sizes}
     for row in rows:
         base = next(r for r in rows if r["case"] == row["case"] and r["peer"] == "ltx-core 1.2.0 compiled + captured")
