@@ -282,7 +282,7 @@ def retake(
     if got is not None:
         waveform, rate = got
         with torch.inference_mode():
-            audio_latent = encode_audio(models.audio_encoder(), waveform.unsqueeze(0).to(models.dtype), rate)
+            audio_latent = encode_audio(models.audio_encoder(), waveform.unsqueeze(0), rate)  # (mel in float32)
         models.release("audio_encoder")
         tokens = audio_token_count(frames, fps)
         audio_latent = audio_latent[:, :, :tokens]

@@ -21,15 +21,20 @@ from ltx.sampling.guidance import OFF, Guidance
 from ltx.sampling.state import LatentState
 
 
-def stream(state: LatentState, context: torch.Tensor, sigma: torch.Tensor, enabled: bool = True) -> Stream:
+def stream(
+    state: LatentState, context: torch.Tensor, sigma: torch.Tensor, enabled: bool = True, contiguous: bool = False
+) -> Stream:
     """The transformer's input for a state at `sigma` (a frozen state is seen at sigma 0). The sigma is made one
     per sample, (B,), as the official denoisers pass it: a 0-d float64 sigma (res_2s substeps) would not promote
-    float32 math to float64, a (B,) one does."""
+    float32 math to float64, a (B,) one does. `contiguous`: the tokens copied to the contiguous layout, as the
+    official guided denoisers hand them over (they repeat the state per pass); its plain denoiser hands over the
+    state's own layout (a view of a given latent). A matmul over the tokens can round the two differently (bf16
+    on the CPU does)."""
     sigma = torch.as_tensor(sigma, device=state.latent.device).reshape(-1).expand(state.latent.shape[0])
     if state.frozen:
         sigma = torch.zeros_like(sigma)
     return Stream(
-        latent=state.latent,
+        latent=state.latent.contiguous() if contiguous else state.latent,
         sigma=sigma,
         timesteps=state.mask * sigma.view(-1, 1, 1),
         positions=state.positions,
@@ -68,9 +73,11 @@ class Denoiser:
             return self._last
         sigma = sigmas[step]
 
+        guided = self.video_guidance != OFF or self.audio_guidance != OFF
+
         def streams(video_context, audio_context) -> tuple:
-            return (None if video is None else stream(video, video_context, sigma, enabled=not skip_v),
-                    None if audio is None else stream(audio, audio_context, sigma, enabled=not skip_a))  # fmt: skip
+            return (None if video is None else stream(video, video_context, sigma, not skip_v, guided),
+                    None if audio is None else stream(audio, audio_context, sigma, not skip_a, guided))  # fmt: skip
 
         cond_v, cond_a = streams(self.video_context, self.audio_context)
         passes: dict[str, tuple] = {"cond": (cond_v, cond_a, ())}

@@ -79,13 +79,13 @@ def video_state(
 ) -> LatentState:
     """The state of a video latent of `shape` (B, C, F', H', W'): `latent`, or zeros to be noised."""
     b, c, f, h, w = shape
-    if latent is None:
-        latent = torch.zeros(shape, dtype=dtype, device=device)
-    elif tuple(latent.shape) != tuple(shape):
+    if latent is not None and tuple(latent.shape) != tuple(shape):
         raise ValueError(f"initial video latent has shape {tuple(latent.shape)}, expected {tuple(shape)}")
     positions = video_pixel_bounds(f, h, w, causal=True, device=device).expand(b, -1, -1, -1).clone()
     positions[:, 0] = positions[:, 0] / fps
-    tokens = patchify_video(latent)
+    # tokens in the official layouts: fresh ones contiguous, a given latent's a (B, T, C) view of it (a matmul over
+    # the tokens can round the two layouts differently, bf16 on the CPU does; the noising keeps its first operand's)
+    tokens = torch.zeros(b, f * h * w, c, dtype=dtype, device=device) if latent is None else patchify_video(latent)
     mask = torch.ones(b, tokens.shape[1], 1, dtype=torch.float32, device=device)
     keyframes = torch.zeros_like(mask)
     keyframes[:, : h * w] = 1.0  # the causal first latent frame covers pixel frame 0 alone
