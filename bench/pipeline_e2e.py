@@ -1,8 +1,10 @@
 """Full-size one-stage generation, ours beside the official flow (ltx-pipelines helpers + ltx-core models from
 its ModelLedger), in one run: the same random 19B checkpoint (transformer, VAE, audio VAE, vocoder, text
 side, bf16), the same prompt embeddings and image, the official defaults (guidance with CFG, STG at block
-29, modality; 121 frames at 512x768, 24 fps) with fewer steps. Reported: wall time per side, peak GPU
-memory, seconds per step, and how far our latents and frames are from the official's.
+29, modality; 121 frames at 512x768, 24 fps) with fewer steps. Ours three ways: exact (the reference ops: the
+official arithmetic, so its output should equal the official's bitwise), with the default kernels, and compiled +
+captured (`ltx generate --compile`). Reported: wall time per side (loading included), peak GPU memory, and how far our
+latents, frames and waveform are from the official's.
 
     python bench/pipeline_e2e.py CHECKPOINT --steps 8 [--json OUT]
 """
@@ -18,24 +20,33 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import ltx_kernels
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ltx.bench.e2e import sync  # noqa: E402
 from ltx.parity import pipeline_fixtures as fx  # noqa: E402
 from ltx.parity.pipelines import PROMPTS, Inputs, run_official, run_ours  # noqa: E402
 from ltx.pipelines import ImageCondition, Request  # noqa: E402
 from ltx.sampling import defaults  # noqa: E402
 
 
+def _exact(run):
+    with ltx_kernels.use(mode="reference"):  # the official ops, in the official order
+        return run()
+
+
 def measure(run):
     gc.collect()
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
-    torch.cuda.synchronize()
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    sync()
     start = time.perf_counter()
     out = run()
-    torch.cuda.synchronize()
-    return out, time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**30
+    sync()
+    return out, time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
 
 
 def main() -> None:
@@ -46,9 +57,12 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--device", default="cuda", help="cuda; cpu checks the script on a tiny file (not compiled)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     video_g, audio_g, _ = defaults("2.0")
+    if args.device != "cuda":  # (the tiny file has 3 blocks: STG at its last)
+        video_g, audio_g = (replace(g, stg_blocks=(2,)) for g in (video_g, audio_g))
     req = Request(*PROMPTS, seed=10, height=args.height, width=args.width, frames=args.frames, steps=args.steps,
                   video_guidance=video_g, audio_guidance=audio_g, images=[ImageCondition("", 0, 1.0)],
                   progress=False)  # fmt: skip
@@ -62,24 +76,28 @@ def main() -> None:
         video=tmp / "unused.mp4",
         audio=tmp / "unused.wav",
     )
-    report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "dtype": "bfloat16",
-              "frames": args.frames, "height": args.height, "width": args.width, "steps": args.steps,
-              "passes_per_step": 4, "sides": {}}  # fmt: skip
+    dev = args.device
+    report = {"device": torch.cuda.get_device_name() if dev == "cuda" else dev, "torch": torch.__version__,
+              "dtype": "bfloat16", "frames": args.frames, "height": args.height, "width": args.width,
+              "steps": args.steps, "passes_per_step": 4, "sides": {}}  # fmt: skip
     outs = {}
     runs = {
-        "ltx-pipelines flow": lambda: run_official("one-stage", inputs, torch.bfloat16, req, "cuda"),
-        "ours": lambda: run_ours("one-stage", inputs, torch.bfloat16, req, "cuda"),
-        "ours, batched passes": lambda: run_ours(
-            "one-stage", inputs, torch.bfloat16, replace(req, batch_passes=True), "cuda"
+        "ltx-pipelines flow": lambda: run_official("one-stage", inputs, torch.bfloat16, req, dev),
+        "ours, exact (reference kernels)": lambda: _exact(
+            lambda: run_ours("one-stage", inputs, torch.bfloat16, req, dev)
         ),
+        "ours": lambda: run_ours("one-stage", inputs, torch.bfloat16, req, dev),
+        "ours, compiled + captured": lambda: run_ours("one-stage", inputs, torch.bfloat16, req, dev, True),
     }
+    if dev != "cuda":  # (a CUDA graph needs CUDA)
+        del runs["ours, compiled + captured"]
     for name, run in runs.items():
         out, seconds, peak = measure(run)
         outs[name] = {k: v.float().cpu() for k, v in out.items() if v is not None}
         report["sides"][name] = {"seconds": round(seconds, 2), "peak_gib": round(peak, 2)}
         print(name, report["sides"][name], flush=True)
     ref = outs["ltx-pipelines flow"]
-    for name in ("ours", "ours, batched passes"):
+    for name in [n for n in runs if n != "ltx-pipelines flow"]:
         side = report["sides"][name]
         for k in ("video_latent", "audio_latent", "frames", "waveform"):
             a, b = outs[name][k], ref[k]

@@ -90,7 +90,9 @@ def _resolve(kind: str, inp: Inputs) -> tuple[str, Path]:
     return kind, inp.checkpoint
 
 
-def run_ours(kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = None, device="cpu") -> dict:
+def run_ours(
+    kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = None, device="cpu", accelerate: bool = False
+) -> dict:
     kind, checkpoint = _resolve(kind, inp)
     req = _with_image(req or request(kind), inp.image)
     if kind == "ic-lora":
@@ -98,7 +100,7 @@ def run_ours(kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = 
     loras = [(inp.ic_lora, 1.0)] if kind == "ic-lora" else []
     distilled = (inp.distilled_lora, inp.lora_strength) if kind in WITH_DISTILLED_LORA else None
     models = Models(checkpoint, prompts=inp.prompts, upsampler=inp.upsampler, loras=loras,
-                    distilled_lora=distilled, device=device, dtype=dtype)  # fmt: skip
+                    distilled_lora=distilled, device=device, dtype=dtype, accelerate=accelerate)  # fmt: skip
     r = run_pipeline(kind, models, req, **pipeline_inputs(kind, inp))
     out = {"video_latent": r.video_latent, "audio_latent": r.audio_latent, "frames": r.video, "waveform": r.audio}
     return {k: v for k, v in out.items() if v is not None}
