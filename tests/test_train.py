@@ -553,3 +553,77 @@ def test_offloading_activations_needs_checkpointing(tmp_path):
     with pytest.raises(ValueError, match="offload_activations .* set gradient_checkpointing"):
         TrainConfig(checkpoint="x", data="y", output=str(tmp_path), offload_activations=True,
                     gradient_checkpointing=False)  # fmt: skip
+
+
+def _adamw_pair(device, chunk_bytes=9000):
+    from ltx.train.host_adamw import HostAdamW
+
+    g = torch.Generator().manual_seed(0)
+    ours = [torch.randn(s, generator=g).to(device).requires_grad_() for s in [(64, 32), (32,), (128, 16), (7, 5)]]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    return (
+        ours,
+        HostAdamW(ours, lr=1e-2, chunk_bytes=chunk_bytes),
+        theirs,
+        torch.optim.AdamW(theirs, lr=1e-2, fused=True if device == "cuda" else None),
+    )
+
+
+def _adamw_steps(ours, opt, theirs, ref, n, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        for p, q in zip(ours, theirs, strict=True):
+            grad = torch.randn(p.shape, generator=g).to(p.device)
+            p.grad, q.grad = grad.clone(), grad.clone()
+        opt.step()
+        ref.step()
+
+
+def test_host_adamw_is_adamw_bitwise():
+    """AdamW's moments in host memory, updated a chunk at a time: parameters and moments bitwise torch's AdamW
+    through a learning-rate schedule; its state dict loads into AdamW and AdamW's into it; a moment changed on the host
+    is caught."""
+    import copy
+
+    ours, opt, theirs, ref = _adamw_pair("cpu")
+    schedules = [torch.optim.lr_scheduler.LinearLR(o, 1.0, 0.1, 5) for o in (opt, ref)]
+    for _ in range(3):
+        _adamw_steps(ours, opt, theirs, ref, 1)
+        for s in schedules:
+            s.step()
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
+    pairs = list(zip(ours, theirs, strict=True))
+    assert all(torch.equal(opt.state[p]["exp_avg_sq"], ref.state[q]["exp_avg_sq"]) for p, q in pairs)
+    swapped_ref = torch.optim.AdamW(theirs, lr=1e-2)
+    swapped_ref.load_state_dict(copy.deepcopy(opt.state_dict()))
+    opt.load_state_dict(copy.deepcopy(ref.state_dict()))
+    _adamw_steps(ours, opt, theirs, swapped_ref, 2)
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
+    opt.state[ours[0]]["exp_avg"][0, 0] += 1e-3
+    _adamw_steps(ours, opt, theirs, swapped_ref, 1)
+    assert not torch.equal(ours[0], theirs[0]) and all(torch.equal(p, q) for p, q in pairs[1:])
+
+
+@pytest.mark.gpu
+def test_host_adamw_on_cuda_is_fused_adamw_bitwise():
+    ours, opt, theirs, ref = _adamw_pair("cuda")
+    _adamw_steps(ours, opt, theirs, ref, 3)
+    torch.cuda.synchronize()
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
+    for p, q in zip(ours, theirs, strict=True):
+        assert opt.state[p]["exp_avg"].is_pinned() and torch.equal(
+            opt.state[p]["exp_avg"], ref.state[q]["exp_avg"].cpu()
+        )
+
+
+@pytest.mark.oracle
+def test_offloaded_optimizer_trains_as_the_resident_one(tiny, tmp_path):
+    """offload_optimizer: true ends on the resident run's LoRA bitwise, and a run resumes across the setting."""
+    from ltx.train.trainer import TrainConfig, train
+
+    resident = load_file(train(_config(tiny, tmp_path / "a", steps=4, checkpoint_every=2), progress=False))
+    offloaded = load_file(train(_config(tiny, tmp_path / "b", steps=4, checkpoint_every=2, offload_optimizer=True),
+                                progress=False))  # fmt: skip
+    assert resident.keys() == offloaded.keys() and all(torch.equal(resident[k], offloaded[k]) for k in resident)
+    with pytest.raises(ValueError, match="offload_optimizer moves AdamW's moments"):
+        TrainConfig(checkpoint="x", data="y", output=str(tmp_path), optimizer="adamw8bit", offload_optimizer=True)

@@ -102,12 +102,12 @@ def _update(value: torch.Tensor, optimizer, params) -> float:
     return value.item()
 
 
-def _restarter(params: list, optimizer):
-    """A function putting the LoRA and the optimizer back to their start: every setting begins from the base model
+def _restarter(params: list):
+    """A function putting the LoRA and an optimizer back to their start: every setting begins from the base model
     (B = 0), so its first loss compares across the two sides."""
     start = [p.detach().to("cpu", copy=True) for p in params]  # (host: the bench's copy is not the step's memory)
 
-    def restart() -> None:
+    def restart(optimizer) -> None:
         with torch.no_grad():
             for p, value in zip(params, start, strict=True):
                 p.copy_(value)
@@ -117,9 +117,10 @@ def _restarter(params: list, optimizer):
 
 
 def ours_trainer(model, rank: int, device):
-    """LoRA put on our model from outside; returns (step_for(batch, checkpointing, kernels), the initial LoRA A by
-    layer); kernels "auto" (the fused kernels, their backward the reference's recomputed in Python) or "reference"
-    (plain torch ops throughout, autograd's own backward)."""
+    """LoRA put on our model from outside; returns (step_for(batch, checkpointing, kernels, offload), the initial
+    LoRA A by layer); kernels "auto" (the fused kernels, their backward the reference's recomputed in Python) or
+    "reference" (plain torch ops throughout, autograd's own backward); offload: "" (none), "activations" (the
+    checkpointed blocks' inputs in host memory) or "activations+optimizer" (AdamW's moments there too)."""
     from ltx.train.activations import HostActivations
     from ltx.train.flow import loss
     from ltx.train.lora import add_lora, lora_parameters
@@ -128,14 +129,15 @@ def ours_trainer(model, rank: int, device):
     adapters = add_lora(model, rank, rank, generator=torch.Generator(device).manual_seed(0))
     init = {name: a.lora_A.weight.detach().clone() for name, a in adapters.items()}
     params = lora_parameters(adapters)
-    optimizer = make_optimizer("adamw", params, lr=1e-4)  # as `ltx train` (fused on CUDA)
-    restart = _restarter(params, optimizer)
+    restart = _restarter(params)
     model.train()
 
-    def step_for(x, checkpointing: bool, kernels: str = "auto", offload: bool = False):
+    def step_for(x, checkpointing: bool, kernels: str = "auto", offload: str = ""):
         _checkpointing(model, checkpointing)
-        restart()
-        saving = HostActivations() if offload else contextlib.nullcontext()
+        # as `ltx train` makes it: fused on CUDA; its moments in host memory with offload_optimizer
+        optimizer = make_optimizer("adamw", params, 1e-4, offload="optimizer" in offload)
+        restart(optimizer)
+        saving = HostActivations() if "activations" in offload else contextlib.nullcontext()
 
         def step():
             p = _prepared(x)
@@ -158,12 +160,12 @@ def official_trainer(official, rank: int, init: dict, device):
     wrapped, _ = peft_lora(official, rank, rank, init)
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
-    restart = _restarter(params, optimizer)
+    restart = _restarter(params)
     wrapped.train()
 
     def step_for(x, checkpointing: bool):
         official.set_gradient_checkpointing(checkpointing)
-        restart()
+        restart(optimizer)
 
         def step():
             p = _prepared(x)
@@ -180,7 +182,8 @@ OFFICIAL = "ltx-trainer 1.2.0 (composed)"
 REFERENCE = "ours, reference kernels"
 COMPILED = "ours, compiled blocks (inductor, fwd + bwd)"
 OFFLOADED = "ours, compiled, block inputs in host memory"
-OURS = ("ours", REFERENCE, COMPILED, OFFLOADED)
+OFFLOADED_ALL = "ours, compiled, block inputs and AdamW moments in host memory"
+OURS = ("ours", REFERENCE, COMPILED, OFFLOADED, OFFLOADED_ALL)
 
 
 def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "cuda", text_tokens: int = 1024,
@@ -214,7 +217,7 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
             attempt("ours", size, on, step_for(batches[size], on))
         if REFERENCE in peers:
             attempt(REFERENCE, size, on, step_for(batches[size], on, "reference"))
-    if compiled and {COMPILED, OFFLOADED} & set(peers):  # last: compiling changes the model for good
+    if compiled and {COMPILED, OFFLOADED, OFFLOADED_ALL} & set(peers):  # last: compiling changes the model
         from torch._dynamo.utils import counters
 
         from ltx.runtime import compile_blocks
@@ -222,7 +225,7 @@ def run(sizes=None, repeats: int = 5, rank: int = 32, cfg=None, device: str = "c
         compile_blocks(ours)
         counters.clear()
         for size, on in settings:
-            for name, offload in ((COMPILED, False), (OFFLOADED, True)):
+            for name, offload in ((COMPILED, ""), (OFFLOADED, "activations"), (OFFLOADED_ALL, "activations+optimizer")):
                 if name in peers and (on or not offload):  # (offloading moves the checkpointed blocks' inputs)
                     attempt(name, size, on, step_for(batches[size], on, "reference", offload))
                     rows[-1]["compiled_graphs"] = counters["stats"]["unique_graphs"]  # (0: it ran eager)

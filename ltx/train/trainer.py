@@ -67,6 +67,7 @@ class TrainConfig:
     gradient_checkpointing: bool = True
     compile: bool = False  # torch.compile every block, forward and backward (the kernels' reference ops, fused)
     offload_activations: bool = False  # checkpointed blocks' saved inputs in pinned host memory (activations.py)
+    offload_optimizer: bool = False  # AdamW's moments in pinned host memory, streamed per step (host_adamw.py)
     dtype: str = "bfloat16"
     device: str | None = None
     seed: int = 42
@@ -113,6 +114,8 @@ class TrainConfig:
             problems.append("optimizer adamw8bit is bitsandbytes' AdamW8bit: pip install bitsandbytes, or use adamw")
         if self.offload_activations and not self.gradient_checkpointing:
             problems.append("offload_activations moves the checkpointed blocks' inputs: set gradient_checkpointing")
+        if self.offload_optimizer and self.optimizer != "adamw":
+            problems.append("offload_optimizer moves AdamW's moments; adamw8bit keeps its own state: choose one")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.validation_every and not self.validation_prompts:
@@ -320,12 +323,16 @@ class Blocks:
         return path
 
 
-def make_optimizer(kind: str, params: list, lr: float):
+def make_optimizer(kind: str, params: list, lr: float, offload: bool = False):
     """torch's AdamW (its defaults, as ltx-trainer), or bitsandbytes' 8-bit AdamW (ltx-trainer's adamw8bit).
 
     On CUDA the AdamW is torch's fused one: the same update in one kernel over every parameter, without the
     parameter-sized temporaries of the multi-tensor version ltx-trainer gets (it rounds differently in the last
-    bit); elsewhere torch's default, as ltx-trainer's."""
+    bit); elsewhere torch's default, as ltx-trainer's. `offload`: its moments in host memory (host_adamw.py)."""
+    if offload:
+        from ltx.train.host_adamw import HostAdamW
+
+        return HostAdamW(params, lr=lr)
     if kind == "adamw8bit":
         from bitsandbytes.optim import AdamW8bit
 
@@ -412,7 +419,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step=None) -> Path:
 
         compile_blocks(model)
     params = part.parameters()
-    optimizer = make_optimizer(cfg.optimizer, params, cfg.learning_rate)
+    optimizer = make_optimizer(cfg.optimizer, params, cfg.learning_rate, cfg.offload_optimizer)
     scheduler = _schedule(optimizer, cfg.schedule, cfg.steps)
     generator = torch.Generator(device).manual_seed(cfg.seed)
     order = torch.Generator().manual_seed(cfg.seed + 1)
