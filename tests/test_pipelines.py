@@ -356,3 +356,27 @@ def test_pipelines_in_bf16_bitwise_equal_to_official_flow(inputs, kind):
     assert all(ours[k].dtype == ref[k].dtype and torch.equal(ours[k], ref[k]) for k in ref), {
         k: float((ours[k].float() - ref[k].float()).abs().max()) for k in ref
     }
+
+
+@pytest.mark.parametrize("kind", ["one-stage", "retake", "ic-lora", "t2a"])
+def test_2_3_pipelines_in_bf16_bitwise_equal_to_official_flow(inputs, kind, monkeypatch):
+    """The same on the 2.3 layout, latents and frames (ltx-core 1.2.0's 2.3 vocoder cannot run bf16 on the CPU: its
+    audio decoder is left out of the official side, the waveforms are not compared)."""
+    import types
+
+    blocks = pytest.importorskip("ltx_pipelines.utils.blocks")
+
+    class NoAudio:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, latent, *args, **kwargs):
+            return types.SimpleNamespace(waveform=torch.zeros(2, 1))
+
+    monkeypatch.setattr(blocks, "AudioDecoder", NoAudio)
+    inp = inputs["ltx-2.3-tiny"]
+    ours, ref = run_ours(kind, inp, torch.bfloat16), run_official(kind, inp, torch.bfloat16)
+    keys = {"video_latent", "audio_latent", "frames"} & set(ref)
+    assert keys >= {"audio_latent"} and all(torch.equal(ours[k], ref[k]) for k in keys), {
+        k: float((ours[k].float() - ref[k].float()).abs().max()) for k in keys
+    }
