@@ -1,13 +1,13 @@
 """AdamW with its two moments in (pinned) host memory (`offload_optimizer: true`).
 
 A LoRA of rank 32 on the 19B has 214 M float32 parameters: 0.8 GiB of weights, 0.8 of gradients and 1.6 of AdamW
-moments, the moments half of what a step holds beside the model. `HostAdamW` keeps them on the host and, at each
-step, brings them to the parameters' device a chunk at a time (`chunk_bytes` of parameters), applies torch's AdamW
-update to the chunk (the fused kernel on CUDA, as `make_optimizer` gives the resident run; torch's default
-elsewhere) and sends them back; the copies are ordered on the compute stream, so the next chunk's upload queues
-behind the update. The update is elementwise per tensor, so chunking changes nothing: the parameters and moments
-are bitwise the resident optimizer's (tested), and the state dict has AdamW's layout (a run resumes across the
-setting).
+moments (in the parameters' dtype), the moments half of what a step holds beside the model. `HostAdamW` keeps them on
+the host and, at each step, brings them to the parameters' device a chunk at a time (`chunk_bytes` of parameters),
+applies torch's AdamW update to the chunk (the fused kernel on CUDA, as `make_optimizer` gives the resident run;
+torch's default elsewhere) and sends them back; the copies are ordered on the compute stream, so the next chunk's
+upload queues behind the update. The update is elementwise per tensor, so chunking changes nothing: the parameters and
+moments are bitwise the resident optimizer's (tested), and the state dict has AdamW's layout (a run resumes across
+the setting).
 """
 
 from __future__ import annotations
@@ -25,22 +25,22 @@ class HostAdamW(torch.optim.Optimizer):
         self.chunk_bytes = chunk_bytes
 
     def _host(self, t: torch.Tensor) -> torch.Tensor:
-        host = torch.empty(t.shape, dtype=torch.float32, pin_memory=t.is_cuda)
+        host = torch.empty(t.shape, dtype=t.dtype, pin_memory=t.is_cuda)
         return host.copy_(t)
 
     def _state(self, p: torch.Tensor) -> dict:
         state = self.state[p]
         if not state:  # (as AdamW's first step: a float32 step count on the parameter's device, moments zero)
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-            state["exp_avg"] = self._host(torch.zeros_like(p, dtype=torch.float32))
-            state["exp_avg_sq"] = self._host(torch.zeros_like(p, dtype=torch.float32))
+            state["exp_avg"] = self._host(torch.zeros_like(p))
+            state["exp_avg_sq"] = self._host(torch.zeros_like(p))
         return state
 
     def _chunks(self, params: list[torch.Tensor]):
         chunk, size = [], 0
         for p in params:
             chunk.append(p)
-            size += p.numel() * 4
+            size += p.numel() * p.element_size()
             if size >= self.chunk_bytes:
                 yield chunk
                 chunk, size = [], 0
