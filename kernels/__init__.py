@@ -171,15 +171,16 @@ def gated_residual(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor) -> torc
     return gated_residual_ref(x, y, gate)
 
 
-def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False) -> torch.Tensor:
-    """rms_norm(x) * weight, rotated by the RoPE table (cos, sin) when given (see qk_norm_rope_ref)."""
+def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False, round_first: bool = False):
+    """rms_norm(x) * weight, rotated by the RoPE table (cos, sin) when given (see qk_norm_rope_ref; `round_first`
+    is the reference's: the fused kernel rounds once, within the low-precision budget either way)."""
     if _triton(x, weight):
         from ltx_kernels import triton_rope
 
         if x.dim() == 3 and x.shape[-1] % 2 == 0 and triton_rope.supported(x, cos, split):
             return differentiable(ops.qk_norm_rope, qk_norm_rope_ref, x, weight, eps, cos, sin, split)
         _fallback("qk_norm_rope", f"input {tuple(x.shape)} with this RoPE table layout is not supported")
-    return qk_norm_rope_ref(x, weight, eps, cos, sin, split)
+    return qk_norm_rope_ref(x, weight, eps, cos, sin, split, round_first)
 
 
 def _na_op(q, k, v, kernel, scale):

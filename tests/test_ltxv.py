@@ -175,3 +175,33 @@ def test_diffusers_as_a_second_opinion(tiny_file):
         ref = theirs(hidden_states=x["latent"], encoder_hidden_states=x["context"], timestep=x["timesteps"] * 1000,
                      encoder_attention_mask=x["context_mask"], video_coords=x["positions"])[0]  # fmt: skip
     assert torch.equal(got, ref)
+
+
+@pytest.mark.oracle
+def test_bf16_bitwise_equal_to_ltx_video(tiny_file):
+    """In bf16 too: ltx-video's q/k norms (diffusers' RMSNorm) round the normalised tensor before the weight, and so
+    do ours for LTX-Video; rounding once (as LTX-2's norms do) is caught."""
+    from ltx.parity.ltxv import official_module
+
+    ours = load_ltxv_transformer(tiny_file, dtype=torch.bfloat16)
+    official = official_module(ours.cfg).eval()
+    official.load_state_dict(
+        {k.removeprefix("model.diffusion_model."): v for k, v in load_file(str(tiny_file)).items()}
+    )
+    official.to(torch.bfloat16)
+    g = torch.Generator().manual_seed(0)
+    latent = torch.randn(2, 18, ours.cfg.in_channels, generator=g).to(torch.bfloat16)
+    context = torch.randn(2, 6, ours.cfg.caption_channels, generator=g).to(torch.bfloat16)
+    positions, timesteps = torch.rand(2, 3, 18, generator=g) * 4, torch.tensor([[0.7], [0.3]])
+
+    def both():
+        with torch.inference_mode():
+            return ours(latent, positions, context, timesteps), official(
+                latent, positions, encoder_hidden_states=context, timestep=timesteps, return_dict=False
+            )[0]
+
+    got, ref = both()
+    assert got.dtype == ref.dtype == torch.bfloat16 and torch.equal(got, ref)
+    for block in ours.transformer_blocks:
+        block.attn1.norm_rounds_first = block.attn2.norm_rounds_first = False
+    assert not torch.equal(*both())

@@ -74,8 +74,10 @@ class Block(nn.Module):
         super().__init__()
         d, eps = cfg.dim, 1e-5
         self.cfg = cfg  # (norm1 and norm2 have no parameters)
-        self.attn1 = Attention(d, None, cfg.heads, cfg.head_dim, eps, gated=False)
-        self.attn2 = Attention(d, cfg.cross_attention_dim, cfg.heads, cfg.head_dim, eps, gated=False)
+        # (diffusers' RMSNorm: q and k rounded before their weights, which matters in bf16)
+        self.attn1 = Attention(d, None, cfg.heads, cfg.head_dim, eps, gated=False, norm_rounds_first=True)
+        self.attn2 = Attention(d, cfg.cross_attention_dim, cfg.heads, cfg.head_dim, eps, gated=False,
+                               norm_rounds_first=True)  # fmt: skip
         self.ff = FeedForward(d)
         self.scale_shift_table = nn.Parameter(torch.empty(6, d))
 

@@ -14,10 +14,13 @@ class Attention(nn.Module):
 
     q_norm/k_norm are RMSNorms with a weight over the whole inner dim (all heads at once), applied
     before RoPE. With `gated`, each head's output is scaled by 2*sigmoid(to_gate_logits(x)) (LTX-2.3).
+    `norm_rounds_first`: the norms round before their weight, as LTX-Video's (see ltx.nn.rope.qk_norm_rope).
     """
 
-    def __init__(self, query_dim: int, context_dim: int | None, heads: int, head_dim: int, eps: float, gated: bool):
+    def __init__(self, query_dim: int, context_dim: int | None, heads: int, head_dim: int, eps: float, gated: bool,
+                 norm_rounds_first: bool = False):  # fmt: skip
         super().__init__()
+        self.norm_rounds_first = norm_rounds_first
         inner = heads * head_dim
         context_dim = query_dim if context_dim is None else context_dim
         self.heads, self.head_dim = heads, head_dim
@@ -59,10 +62,12 @@ class Attention(nn.Module):
         else:
             # QK RMSNorm and RoPE in one call: one fused pass per tensor on the GPU
             kr = rope if k_rope is None else k_rope
-            q = ltx_kernels.qk_norm_rope(self.to_q(x), self.q_norm.weight, self.q_norm.eps,
-                                         *((rope.cos, rope.sin, rope.split) if rope is not None else ()))  # fmt: skip
-            k = ltx_kernels.qk_norm_rope(self.to_k(context), self.k_norm.weight, self.k_norm.eps,
-                                         *((kr.cos, kr.sin, kr.split) if rope is not None else ()))  # fmt: skip
+            qr = (rope.cos, rope.sin, rope.split) if rope is not None else (None, None, False)
+            kr = (kr.cos, kr.sin, kr.split) if rope is not None else (None, None, False)
+            first = self.norm_rounds_first
+            q = ltx_kernels.qk_norm_rope(self.to_q(x), self.q_norm.weight, self.q_norm.eps, *qr, round_first=first)
+            k = ltx_kernels.qk_norm_rope(self.to_k(context), self.k_norm.weight, self.k_norm.eps, *kr,
+                                         round_first=first)  # fmt: skip
             out = self.attend(q, k, v, mask)
             if keep is not None:
                 out = out * keep + (v if keep_with == "value" else x) * (1 - keep)

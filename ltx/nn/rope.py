@@ -110,8 +110,14 @@ def apply_rope(x: torch.Tensor, r: Rope) -> torch.Tensor:
     return rotate(x, r.cos, r.sin, r.split)
 
 
-def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False) -> torch.Tensor:
+def qk_norm_rope(x, weight, eps: float, cos=None, sin=None, split: bool = False, round_first: bool = False):
     """The attention's query/key preparation: rms_norm(x) * weight over the whole inner dim (all heads at once),
-    then rotated by the table (cos, sin) when given. `ltx_kernels.qk_norm_rope` runs this, fused on CUDA."""
-    x = F.rms_norm(x, (x.shape[-1],), weight, eps)
+    then rotated by the table (cos, sin) when given. `ltx_kernels.qk_norm_rope` runs this, fused on CUDA.
+    `round_first`: the normalised x rounded to a half-precision weight's dtype before the weight multiplies it (two
+    roundings, as diffusers' RMSNorm in LTX-Video; `F.rms_norm`, as ltx-core's, rounds once; equal in float32)."""
+    if round_first:
+        x = x * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)
+        x = x.to(weight.dtype) * weight if weight.dtype in (torch.float16, torch.bfloat16) else x * weight
+    else:
+        x = F.rms_norm(x, (x.shape[-1],), weight, eps)
     return x if cos is None else rotate(x, cos, sin, split)
