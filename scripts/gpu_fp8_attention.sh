@@ -6,16 +6,13 @@ source scripts/gpu_env.sh
 python3 -m pytest -q -m gpu tests/test_kernels.py tests/test_train.py -k "fp8 or offload" -p no:cacheprovider 2>&1 \
   | tail -6 | tee "$OUT/gpu_tests.txt"
 python3 - <<PY 2>&1 | grep -v "^{" | tee "$OUT/attention.txt"
-import time, torch, triton
 from pathlib import Path
-from ltx.bench import kernels, table, write
-kernels.ATTENTION_CASES = [c for c in kernels.ATTENTION_CASES if c[0].startswith(("video self 6144", "video self 24576", "video text 24576"))]
-kernels.ATTENTION_CASES = [c for c in kernels.ATTENTION_CASES if c[6] is None]
-env = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-       "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d")}
+from ltx.bench import environment, kernels, table, write
+wanted = ("video self 6144", "video self 24576", "video text 24576x1024")
+kernels.ATTENTION_CASES = [c for c in kernels.ATTENTION_CASES if c[0] in wanted]
 rows = kernels.attention()
 print(table(rows))
-write(Path("$OUT"), "attention", env, rows)
+write(Path("$OUT"), "attention", environment(), rows)
 PY
 python3 bench/profile_e2e.py --size 512x768x121 --fp8 2>&1 | tee "$OUT/profile-fp8-512.txt" | head -14
 python3 -m bench e2e-compiled --out "$OUT" 2>&1 | tee "$OUT/e2e.txt" | grep -v "^{" | tail -30

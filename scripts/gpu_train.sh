@@ -11,14 +11,11 @@ if [ -z "${PEERS:-}" ]; then
   exit
 fi
 python3 - <<PY 2>&1 | tee "$OUT/bench.txt" | tail -40
-import time, torch, triton
 from pathlib import Path
-from ltx.bench import table, write
+from ltx.bench import environment, table, write
 from ltx.bench.train import run
-env = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-       "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d")}
 rows = run(repeats=int("${REPEATS:-5}"), peers=tuple("${PEERS}".split("|")),
            checkpointing=(True,) if "${CHECKPOINTING:-}" == "1" else (True, False))
 print(table(rows))
-write(Path("$OUT"), "train", env, rows)
+write(Path("$OUT"), "train", environment(), rows)
 PY

@@ -16,6 +16,8 @@ RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "kernel
 def test_bad_suites_and_no_gpu_are_named(capsys):
     assert main(["bench", "attention", "nonsense"]) == 2
     assert "unknown suite nonsense; choose from ceilings, attention" in capsys.readouterr().err
+    assert main(["bench", "train", "--repeats", "0"]) == 2
+    assert "--repeats must be at least 1, got 0" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(["bench", "attention"]) == 2
         assert "need a CUDA device" in capsys.readouterr().err

@@ -627,3 +627,7 @@ def test_offloaded_optimizer_trains_as_the_resident_one(tiny, tmp_path):
     assert resident.keys() == offloaded.keys() and all(torch.equal(resident[k], offloaded[k]) for k in resident)
     with pytest.raises(ValueError, match="offload_optimizer moves AdamW's moments"):
         TrainConfig(checkpoint="x", data="y", output=str(tmp_path), optimizer="adamw8bit", offload_optimizer=True)
+    from ltx.train.trainer import make_optimizer
+
+    with pytest.raises(ValueError, match="adamw8bit keeps its own state"):
+        make_optimizer("adamw8bit", [torch.zeros(2, requires_grad=True)], 1e-3, offload=True)

@@ -65,6 +65,15 @@ def write(out: Path, suite: str, env: dict, rows: list[dict]) -> Path:
     return stem.with_suffix(".json")
 
 
+def environment() -> dict:
+    """What a result file records beside its rows: the device, torch, triton and CUDA versions, the date."""
+    import torch
+    import triton
+
+    return {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+            "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+
+
 def _runners() -> dict:
     from ltx.bench import e2e, kernels, ltxv, offload, parallel, train
 
@@ -94,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"ltx bench: unknown suite {', '.join(unknown)}; choose from {', '.join(SUITES)}", file=sys.stderr)
         return 2
+    if args.repeats is not None and args.repeats < 1:
+        print(f"ltx bench: --repeats must be at least 1, got {args.repeats}", file=sys.stderr)
+        return 2
     if args.plot:
         for path in args.plot:
             made = plot(json.loads(path.read_text()), (args.out or path.parent) / path.with_suffix(".png").name)
@@ -104,15 +116,9 @@ def run(args: argparse.Namespace) -> int:
     if not torch.cuda.is_available():
         print("ltx bench: the benchmarks need a CUDA device (--plot redraws saved results)", file=sys.stderr)
         return 2
-    import triton
-
-    env = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
-           "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    env = environment()
     print(", ".join(f"{k} {v}" for k, v in env.items()))
     runners = _runners()
-    if args.repeats is not None and args.repeats < 1:
-        print(f"ltx bench: --repeats must be at least 1, got {args.repeats}", file=sys.stderr)
-        return 2
     for suite in args.suites or DEFAULT:
         takes = "repeats" in inspect.signature(runners[suite]).parameters
         rows = runners[suite](repeats=args.repeats) if takes and args.repeats else runners[suite]()

@@ -61,12 +61,12 @@ class Attention(nn.Module):
             out = v
         else:
             # QK RMSNorm and RoPE in one call: one fused pass per tensor on the GPU
-            kr = rope if k_rope is None else k_rope
-            qr = (rope.cos, rope.sin, rope.split) if rope is not None else (None, None, False)
-            kr = (kr.cos, kr.sin, kr.split) if rope is not None else (None, None, False)
+            k_table = rope if k_rope is None else k_rope
+            q_rot = (rope.cos, rope.sin, rope.split) if rope is not None else (None, None, False)
+            k_rot = (k_table.cos, k_table.sin, k_table.split) if rope is not None else (None, None, False)
             first = self.norm_rounds_first
-            q = ltx_kernels.qk_norm_rope(self.to_q(x), self.q_norm.weight, self.q_norm.eps, *qr, round_first=first)
-            k = ltx_kernels.qk_norm_rope(self.to_k(context), self.k_norm.weight, self.k_norm.eps, *kr,
+            q = ltx_kernels.qk_norm_rope(self.to_q(x), self.q_norm.weight, self.q_norm.eps, *q_rot, round_first=first)
+            k = ltx_kernels.qk_norm_rope(self.to_k(context), self.k_norm.weight, self.k_norm.eps, *k_rot,
                                          round_first=first)  # fmt: skip
             out = self.attend(q, k, v, mask)
             if keep is not None:

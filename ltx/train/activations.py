@@ -22,7 +22,7 @@ class HostActivations(torch.autograd.graph.saved_tensors_hooks):
     def __init__(self) -> None:
         self.streams: dict[torch.device, torch.cuda.Stream] = {}
         self.moved = 0
-        super().__init__(self._pack, lambda packed: self._unpack(packed))
+        super().__init__(self._pack, self._unpack)
 
     def moves(self, t: torch.Tensor) -> bool:
         return t.requires_grad and t.is_cuda

@@ -330,6 +330,8 @@ def make_optimizer(kind: str, params: list, lr: float, offload: bool = False):
     parameter-sized temporaries of the multi-tensor version ltx-trainer gets (it rounds differently in the last
     bit); elsewhere torch's default, as ltx-trainer's. `offload`: its moments in host memory (host_adamw.py)."""
     if offload:
+        if kind != "adamw":
+            raise ValueError(f"offload moves AdamW's moments; {kind} keeps its own state")
         from ltx.train.host_adamw import HostAdamW
 
         return HostAdamW(params, lr=lr)
