@@ -10,7 +10,8 @@ Gradients flow through every call site: the kernels are forward-only and take th
 
 Settings (`settings()`, changed for a block with `use(...)`; the environment gives the starting values):
 - mode: "auto" (Triton on CUDA), "reference" (LTX_KERNELS=reference: the references everywhere, the exact
-  mode), "triton" (Triton wherever called: on the CPU under TRITON_INTERPRET=1, for tests);
+  mode; attention on CUDA through SDPA in ltx-core 1.2.0's backend order), "triton" (Triton wherever called: on
+  the CPU under TRITON_INTERPRET=1, for tests);
 - attention: the attention path on CUDA, auto|triton|cudnn|flash|efficient|int8-fp8 (LTX_ATTENTION; default
   below; int8-fp8 is opt-in: Q K^T in int8 and P V in e4m3, a few % error, see triton_attention_fp8);
 - fp8_cast_gemm: run fp8-cast weights on the FP8 tensor cores (LTX_FP8_CAST_GEMM=1; see ltx.nn.linear).
@@ -108,6 +109,8 @@ def _triton(*tensors) -> bool:
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None = None):
     """softmax(q k^T / sqrt(d) + mask) v per head over (B, T, H*D) tensors (see attention_ref)."""
     if not _triton(q, k, v):
+        if q.is_cuda:  # ltx-core 1.2.0's SDPA order where it has no FA3 / FA4: cuDNN, flash, efficient, math
+            return _sdpa(q, k, v, heads, mask, "cudnn")
         return attention_ref(q, k, v, heads, mask)
     from ltx_kernels import triton_attention
 

@@ -106,6 +106,28 @@ def test_attention_on_the_gpu(d):
 
 
 @pytest.mark.gpu
+def test_exact_mode_attention_is_ltx_core_s_on_the_gpu():
+    """The exact mode on CUDA calls SDPA as ltx-core 1.2.0's AUTOMATIC attention does without FA3 / FA4 (its backend
+    order), so masked and unmasked calls are bitwise its own (torch's default order starts with flash where it does
+    not prefer cuDNN: a GPU where they differ fails here without the order)."""
+    attention_module = pytest.importorskip("ltx_core.model.transformer.attention")
+    if getattr(attention_module, "FlashAttention3", None) is None:
+        pytest.skip("needs ltx-core >= 1.2.0 (its attention selection)")
+    official = attention_module.AttentionFunction.AUTOMATIC.to_callable()
+    official_masked = attention_module.MaskedAttentionFunction.AUTOMATIC.to_callable()
+    if not isinstance(official, attention_module.PytorchAttention):
+        pytest.skip(f"ltx-core picked {type(official).__name__} here, not PyTorch SDPA")
+    g = torch.Generator("cuda").manual_seed(0)
+    q, k, v = (torch.randn(1, n, 4 * 128, generator=g, device="cuda", dtype=torch.bfloat16) for n in (4096, 1024, 1024))
+    keep = torch.ones(1, 1024, device="cuda")
+    keep[:, 700:] = 0
+    bias = ((keep - 1) * torch.finfo(torch.bfloat16).max).to(torch.bfloat16).reshape(1, 1, 1, 1024)
+    with ltx_kernels.use(mode="reference"):
+        assert torch.equal(ltx_kernels.attention(q, k, v, 4), official(q, k, v, 4))
+        assert torch.equal(ltx_kernels.attention(q, k, v, 4, bias), official_masked(q, k, v, 4, bias))
+
+
+@pytest.mark.gpu
 def test_tma_attention_on_the_gpu():
     """Model shapes and odd ones (tails in both sequence lengths, batch 2, the audio's 126 tokens)."""
     from kernel_checks import tma_attention_checks
