@@ -4,7 +4,8 @@ side, bf16), the same prompt embeddings and image, the official defaults (guidan
 29, modality; 121 frames at 512x768, 24 fps) with fewer steps. Ours three ways: exact (the reference ops: the
 official arithmetic, so its output should equal the official's bitwise), with the default kernels, and compiled +
 captured (`ltx generate --compile`). Reported: wall time per side (loading included), peak GPU memory, and how far our
-latents, frames and waveform are from the official's.
+latents, frames and waveform are from the official's, and the official flow's second run from its first (is it
+deterministic on this device?).
 
     python bench/pipeline_e2e.py CHECKPOINT --steps 8 [--json OUT]
 """
@@ -49,6 +50,28 @@ def measure(run):
     return out, time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
 
 
+def setup(checkpoint: Path, frames: int, height: int, width: int, steps: int, device: str) -> tuple[Inputs, Request]:
+    """The run's inputs (prompt embeddings, a test image in a temporary folder) and its request."""
+    tmp = Path(tempfile.mkdtemp())
+    video_g, audio_g, _ = defaults("2.0")
+    if device != "cuda":  # (the tiny file has 3 blocks: STG at its last)
+        video_g, audio_g = (replace(g, stg_blocks=(2,)) for g in (video_g, audio_g))
+    req = Request(*PROMPTS, seed=10, height=height, width=width, frames=frames, steps=steps,
+                  video_guidance=video_g, audio_guidance=audio_g, images=[ImageCondition("", 0, 1.0)],
+                  progress=False)  # fmt: skip
+    inputs = Inputs(
+        checkpoint=checkpoint,
+        upsampler=checkpoint,  # unused by the one-stage pipeline
+        distilled_lora=checkpoint,
+        ic_lora=checkpoint,
+        prompts=fx.write_prompt_file(checkpoint, tmp / "prompts.safetensors", list(PROMPTS), 0, tokens=1024),
+        image=fx.write_test_image(tmp / "image.png", height=height, width=width),
+        video=tmp / "unused.mp4",
+        audio=tmp / "unused.wav",
+    )
+    return inputs, req
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
@@ -58,24 +81,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--device", default="cuda", help="cuda; cpu checks the script on a tiny file (not compiled)")
+    parser.add_argument("--sides", help="'|'-separated subset of the sides to run (the official flow always runs)")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp())
-    video_g, audio_g, _ = defaults("2.0")
-    if args.device != "cuda":  # (the tiny file has 3 blocks: STG at its last)
-        video_g, audio_g = (replace(g, stg_blocks=(2,)) for g in (video_g, audio_g))
-    req = Request(*PROMPTS, seed=10, height=args.height, width=args.width, frames=args.frames, steps=args.steps,
-                  video_guidance=video_g, audio_guidance=audio_g, images=[ImageCondition("", 0, 1.0)],
-                  progress=False)  # fmt: skip
-    inputs = Inputs(
-        checkpoint=args.checkpoint,
-        upsampler=args.checkpoint,  # unused by the one-stage pipeline
-        distilled_lora=args.checkpoint,
-        ic_lora=args.checkpoint,
-        prompts=fx.write_prompt_file(args.checkpoint, tmp / "prompts.safetensors", list(PROMPTS), 0, tokens=1024),
-        image=fx.write_test_image(tmp / "image.png", height=args.height, width=args.width),
-        video=tmp / "unused.mp4",
-        audio=tmp / "unused.wav",
-    )
+    inputs, req = setup(args.checkpoint, args.frames, args.height, args.width, args.steps, args.device)
     dev = args.device
     report = {"device": torch.cuda.get_device_name() if dev == "cuda" else dev, "torch": torch.__version__,
               "dtype": "bfloat16", "frames": args.frames, "height": args.height, "width": args.width,
@@ -83,6 +91,7 @@ def main() -> None:
     outs = {}
     runs = {
         "ltx-pipelines flow": lambda: run_official("one-stage", inputs, torch.bfloat16, req, dev),
+        "ltx-pipelines flow, again": lambda: run_official("one-stage", inputs, torch.bfloat16, req, dev),
         "ours, exact (reference kernels)": lambda: _exact(
             lambda: run_ours("one-stage", inputs, torch.bfloat16, req, dev)
         ),
@@ -91,6 +100,11 @@ def main() -> None:
     }
     if dev != "cuda":  # (a CUDA graph needs CUDA)
         del runs["ours, compiled + captured"]
+    if args.sides:
+        wanted = {"ltx-pipelines flow", *args.sides.split("|")}
+        if unknown := wanted - set(runs):
+            parser.error(f"--sides: unknown {sorted(unknown)}; the sides are {list(runs)}")
+        runs = {name: run for name, run in runs.items() if name in wanted}
     for name, run in runs.items():
         out, seconds, peak = measure(run)
         outs[name] = {k: v.float().cpu() for k, v in out.items() if v is not None}

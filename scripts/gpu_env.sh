@@ -1,8 +1,11 @@
 # Source on the lent GPU machine (device tool), from the repository root: installs the official
 # packages carried as wheels in .whl/ (the GPU image has torch, transformers and safetensors) and
 # makes this checkout importable, kernels/ as ltx_kernels as setup.py maps it.
+# .whl/ is filled here: the 1.2.0 wheels of ../shared/oracle, then `pip download --no-deps --only-binary=:all:
+# --python-version 3.12 --platform manylinux_2_28_x86_64 -d .whl ltx-video diffusers einops sentencepiece protobuf av
+# pillow openimageio` (the GPU image's Python is 3.12), and ltx-core 1.0.0 in .whl/older/ (`pip download --no-deps`).
 python3 -m pip install -q --no-index --find-links .whl --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site ltx-core ltx-pipelines ltx-video diffusers einops sentencepiece protobuf av pillow
+  --target /tmp/site ltx-core ltx-pipelines ltx-video diffusers einops sentencepiece protobuf av pillow openimageio
 mkdir -p /tmp/lk && ln -sfn "$PWD/kernels" /tmp/lk/ltx_kernels
 export PYTHONPATH=/tmp/site:/tmp/lk:$PWD PYTHONUNBUFFERED=1
 export OUT=${OUT:-/tmp/out}
