@@ -4,9 +4,9 @@ Our transformer and ltx-core 1.2.0's hold the very same tensors (`ltx.bench.e2e.
 the reference ops (`ltx_kernels.use(mode="reference")`), and every module with parameters is hooked on both sides by
 its state-dict name (the two share them): the first module, in the official call order, whose output differs is
 printed with the error. Then the tiny one-stage pipeline, ours vs the ltx-pipelines flow, on the GPU.
-`--pipeline FILE` follows bench/pipeline_e2e.py's one-stage run on FILE instead: every transformer call of both
-flows recorded (its inputs, field by field, and its velocities), to find the first call, and the first input, where
-the two part.
+`--pipeline FILE` follows bench/pipeline_e2e.py's one-stage run on FILE instead: every video-encoder and transformer
+call of both flows recorded (the encoder's input and latent; the transformer's inputs, field by field, and its
+velocities), to find the first call, and the first input, where the two part.
 
     python scripts/gpu_exact_bf16.py [--full]     # --full: the 19B at 512x768x121 too
     python scripts/gpu_exact_bf16.py --pipeline .data/ltx-2-19b-full.safetensors --steps 2
@@ -112,6 +112,19 @@ def trace_calls(cls, calls: list):
     return forward
 
 
+def trace_io(cls, calls: list, label: str):
+    """Wrap cls.forward to append ({label.input}, {label.output}) of every call (a VAE encoder: x in, latent out)."""
+    forward = cls.forward
+
+    def wrapped(self, x, *args, **kwargs):
+        out = forward(self, x, *args, **kwargs)
+        calls.append(({f"{label}.input": keep_cpu(x)}, {f"{label}.output": keep_cpu(out)}))
+        return out
+
+    cls.forward = wrapped
+    return forward
+
+
 def compare_pipeline_calls(checkpoint: Path, steps: int, device: str):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from pipeline_e2e import setup
@@ -119,23 +132,26 @@ def compare_pipeline_calls(checkpoint: Path, steps: int, device: str):
     from ltx.dit import LTX2Transformer
     from ltx.parity.oracle import require
     from ltx.parity.pipelines import run_official, run_ours
+    from ltx.vae.video import VideoEncoder
 
     official_cls = require("ltx_core.model.transformer.model").LTXModel
+    official_encoder = require("ltx_core.model.video_vae.video_vae").VideoEncoder
     inputs, req = setup(checkpoint, 121 if device == "cuda" else 9, 512 if device == "cuda" else 64,
                         768 if device == "cuda" else 96, steps, device)  # fmt: skip
     ours_calls, official_calls = [], []
-    sides = ((LTX2Transformer, ours_calls, run_ours), (official_cls, official_calls, run_official))
-    for cls, calls, runner in sides:
-        original = trace_calls(cls, calls)
+    sides = ((LTX2Transformer, VideoEncoder, ours_calls, run_ours),
+             (official_cls, official_encoder, official_calls, run_official))  # fmt: skip
+    for cls, encoder, calls, runner in sides:
+        original, original_encoder = trace_calls(cls, calls), trace_io(encoder, calls, "video encoder")
         try:
             with ltx_kernels.use(mode="reference"):
                 outs = runner("one-stage", inputs, torch.bfloat16, req, device)
         finally:
-            cls.forward = original
+            cls.forward, encoder.forward = original, original_encoder
         calls.append(({}, {k: keep_cpu(v) for k, v in outs.items()}))
-    print(f"transformer calls: ours {len(ours_calls) - 1}, official {len(official_calls) - 1}")
+    print(f"calls: ours {len(ours_calls) - 1}, official {len(official_calls) - 1}")
     for i, ((fo, oo), (fr, orf)) in enumerate(zip(ours_calls, official_calls, strict=False)):
-        label = f"call {i}" if fr else "outputs"
+        label = f"call {i} ({next(iter(fr)).split('.')[0]})" if fr else "outputs"
         for name in sorted(set(fo) | set(fr) | set(oo) | set(orf)):
             a, b = {**fo, **oo}.get(name), {**fr, **orf}.get(name)
             if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
