@@ -12,8 +12,10 @@ Settings (`settings()`, changed for a block with `use(...)`; the environment giv
 - mode: "auto" (Triton on CUDA), "reference" (LTX_KERNELS=reference: the references everywhere, the exact
   mode; attention on CUDA through SDPA in ltx-core 1.2.0's backend order), "triton" (Triton wherever called: on
   the CPU under TRITON_INTERPRET=1, for tests);
-- attention: the attention path on CUDA, auto|triton|cudnn|flash|efficient|int8-fp8 (LTX_ATTENTION; default
-  below; int8-fp8 is opt-in: Q K^T in int8 and P V in e4m3, a few % error, see triton_attention_fp8);
+- attention: the attention path on CUDA, auto|triton|cudnn|flash|efficient|int8-fp8|int8-fp8-one-level
+  (LTX_ATTENTION; default below; int8-fp8 is opt-in: Q K^T in int8 and P V in e4m3, a few % error, see
+  triton_attention_fp8; -one-level keeps the P V sum in the FP8 tensor cores' accumulator: faster, same error
+  at the sizes measured);
 - fp8_cast_gemm: run fp8-cast weights on the FP8 tensor cores (LTX_FP8_CAST_GEMM=1; see ltx.nn.linear).
 """
 
@@ -42,7 +44,7 @@ from ltx_kernels.rope import qk_norm_rope_ref
 ATTENTION_DEFAULT = "auto"
 SHORT_SIDE, SHORT_BOTH = 256, 1024
 MODES = ("auto", "reference", "triton")
-ATTENTION_BACKENDS = ("auto", "triton", "cudnn", "flash", "efficient", "int8-fp8")
+ATTENTION_BACKENDS = ("auto", "triton", "cudnn", "flash", "efficient", "int8-fp8", "int8-fp8-one-level")
 log = logging.getLogger("ltx_kernels")
 
 
@@ -115,11 +117,13 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mas
     from ltx_kernels import triton_attention
 
     backend = _settings.attention if q.is_cuda else "triton"
-    if backend == "int8-fp8":  # opt-in: 8-bit matrix products (ltx_kernels.triton_attention_fp8), no bias
+    if backend.startswith("int8-fp8"):  # opt-in: 8-bit matrix products (ltx_kernels.triton_attention_fp8), no bias
         from ltx_kernels import triton_attention_fp8
 
         if mask is None and triton_attention_fp8.supported(q, k, v, heads):
-            return differentiable(_attention_fp8, attention_ref, q, k, v, heads, None)
+            one_level = backend == "int8-fp8-one-level"
+            return differentiable(_attention_fp8_one_level if one_level else _attention_fp8, attention_ref, q, k, v,
+                                  heads, None)  # fmt: skip
         backend = "auto"  # (a mask, a key length off 16: the default choice)
     if backend == "auto":
         per_query_bias = mask is not None and mask.dim() == 4 and mask.shape[-2] > 1
@@ -145,6 +149,10 @@ def _attention_tma(q, k, v, heads, mask):
 
 def _attention_fp8(q, k, v, heads, mask):
     return ops.attention_fp8(q, k, v, heads)
+
+
+def _attention_fp8_one_level(q, k, v, heads, mask):
+    return ops.attention_fp8(q, k, v, heads, False)
 
 
 def _sdpa(q, k, v, heads, mask, backend: str):

@@ -38,14 +38,14 @@ def _(q, k, v, heads):
 
 
 @custom_op("ltx_kernels::attention_fp8", mutates_args=())
-def attention_fp8(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
+def attention_fp8(q: Tensor, k: Tensor, v: Tensor, heads: int, two_level: bool = True) -> Tensor:
     from ltx_kernels.triton_attention_fp8 import attention_fp8 as launch
 
-    return launch(q, k, v, heads)
+    return launch(q, k, v, heads, two_level)
 
 
 @attention_fp8.register_fake
-def _(q, k, v, heads):
+def _(q, k, v, heads, two_level=True):
     return torch.empty(q.shape, dtype=q.dtype, device=q.device)
 
 

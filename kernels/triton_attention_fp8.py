@@ -170,7 +170,8 @@ def attention_fp8(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, two_level: bool = True
 ) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v per head with 8-bit matrix products; q (B, Tq, H*D), k/v (B, Tk, H*D).
-    `two_level=False` keeps the running P V sum in the FP8 tensor cores' accumulator (measured, not used)."""
+    `two_level=False` keeps the running P V sum in the FP8 tensor cores' accumulator (`LTX_ATTENTION=
+    int8-fp8-one-level`; scripts/fp8_attention_accumulation.py measures both)."""
     b, tq, inner = q.shape
     tk, d = k.shape[1], inner // heads
     q8, k8, vt8, q_scale, k_scale, v_scale = quantize(q, k, v, heads)

@@ -75,13 +75,15 @@ def tma_attention_checks(dtype, cases) -> list[dict]:
     return _unbiased_attention_checks("attention_tma", attention_triton_tma, supported, "cuda", dtype, cases)
 
 
-def fp8_attention_checks(device: str, cases) -> list[dict]:
+def fp8_attention_checks(device: str, cases, two_level: bool = True) -> list[dict]:
     """The opt-in 8-bit attention (int8 Q K^T, e4m3 P V), bf16 in and out, the keys offset by 2 (which the
-    smoothing takes out); `torch_rel` is SDPA's own bf16 error, for scale (the 8-bit kernel is not held to it)."""
+    smoothing takes out); `torch_rel` is SDPA's own bf16 error, for scale (the 8-bit kernel is not held to it).
+    `two_level=False`: the one-level accumulation."""
     from ltx_kernels.triton_attention_fp8 import attention_fp8, supported
 
-    return _unbiased_attention_checks("attention_fp8", attention_fp8, supported, device, torch.bfloat16, cases,
-                                      key_offset=2.0)  # fmt: skip
+    launch = lambda q, k, v, h: attention_fp8(q, k, v, h, two_level)  # noqa: E731
+    label = "attention_fp8" if two_level else "attention_fp8 one-level"
+    return _unbiased_attention_checks(label, launch, supported, device, torch.bfloat16, cases, key_offset=2.0)
 
 
 def norm_checks(device: str, dtype, shapes) -> list[dict]:
@@ -191,6 +193,7 @@ def cpu_checks() -> list[dict]:
         out += norm_checks("cpu", dtype, shapes)
         out += rope_checks("cpu", dtype, [(2, 5, 4, 16, "split"), (1, 7, 3, 8, "interleaved"), (2, 3, 1, 64, None)])
     out += fp8_attention_checks("cpu", [(1, 200, 160, 2, 64), (2, 70, 256, 1, 128)])
+    out += fp8_attention_checks("cpu", [(1, 200, 160, 2, 64)], two_level=False)
     return out + quant_checks("cpu", exact_values=True)
 
 

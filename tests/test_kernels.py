@@ -128,6 +128,30 @@ def test_exact_mode_attention_is_ltx_core_s_on_the_gpu():
 
 
 @pytest.mark.gpu
+def test_the_8_bit_settings_route_to_their_kernels():
+    """LTX_ATTENTION=int8-fp8 / int8-fp8-one-level: the kernel with that accumulation (the two differ), a masked call
+    takes the default choice, and the gradient is the reference's."""
+    from ltx_kernels.triton_attention_fp8 import attention_fp8
+
+    if torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("the 8-bit kernel needs Hopper (sm90) or newer")
+    g = torch.Generator("cuda").manual_seed(0)
+    q, k, v = (torch.randn(1, 2048, 4 * 128, generator=g, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    two, one = attention_fp8(q, k, v, 4, True), attention_fp8(q, k, v, 4, False)
+    assert not torch.equal(two, one)
+    bias = torch.zeros(1, 1, 1, 2048, device="cuda", dtype=torch.bfloat16)
+    for setting, expected in (("int8-fp8", two), ("int8-fp8-one-level", one)):
+        with ltx_kernels.use(attention=setting):
+            assert torch.equal(ltx_kernels.attention(q, k, v, 4), expected), setting
+            assert torch.equal(ltx_kernels.attention(q, k, v, 4, bias), ltx_kernels._sdpa(q, k, v, 4, bias, "cudnn"))
+            leaf = q.detach().requires_grad_()
+            ltx_kernels.attention(leaf, k, v, 4).float().square().sum().backward()
+        ref = q.detach().requires_grad_()
+        ltx_kernels.attention_ref(ref, k, v, 4).float().square().sum().backward()
+        assert leaf.grad is not None and float((leaf.grad - ref.grad).norm() / ref.grad.norm()) < 0.1, setting
+
+
+@pytest.mark.gpu
 def test_tma_attention_on_the_gpu():
     """Model shapes and odd ones (tails in both sequence lengths, batch 2, the audio's 126 tokens)."""
     from kernel_checks import tma_attention_checks
@@ -146,7 +170,8 @@ def test_fp8_attention_on_the_gpu():
 
     if torch.cuda.get_device_capability()[0] < 9:
         pytest.skip("the 8-bit kernel needs Hopper (sm90) or newer")
-    rows = fp8_attention_checks("cuda", [(1, 6144, 6144, 4, 128), (2, 70, 256, 3, 64), (1, 6144, 1024, 8, 128)])
+    cases = [(1, 6144, 6144, 4, 128), (2, 70, 256, 3, 64), (1, 6144, 1024, 8, 128)]
+    rows = fp8_attention_checks("cuda", cases) + fp8_attention_checks("cuda", cases, two_level=False)
     for r in rows:
         assert r["finite"] and r["rel"] < 0.06 and r["wrong_rel"] > 5 * r["rel"], r
 

@@ -156,10 +156,10 @@ def run_compiled(sizes=tuple(SIZES), repeats: int = 5, fp8: bool = True) -> list
     CUDA graph over the block loop (`CompilationConfig(capture=True)`; its attention falls back to PyTorch SDPA:
     no FA3 / FA4 on this machine), ours eager (dispatcher defaults), ours with the loop captured (no compile: the
     eager kernels replayed), ours compiled + captured (ltx.runtime.accelerate), then (`fp8`) the same with the
-    8-bit attention, with FP8 GEMMs, and with both. `first_call_s`: the first call of a compiled variant at that
-    size (compile + capture). Errors of the velocity: `rel_err_video` against ltx-core 1.2.0 eager,
-    `rel_err_vs_ours_bf16` against ours compiled + captured (both bf16). With LTX_CORE_1_0_0=DIR (a folder holding
-    ltx-core 1.0.0) its eager forward too, in a process of its own (ltx/bench/older.py)."""
+    8-bit attention (two-level and one-level accumulation), with FP8 GEMMs, and with both. `first_call_s`: the first
+    call of a compiled variant at that size (compile + capture). Errors of the velocity: `rel_err_video` against
+    ltx-core 1.2.0 eager, `rel_err_vs_ours_bf16` against ours compiled + captured (both bf16). With LTX_CORE_1_0_0=DIR
+    (a folder holding ltx-core 1.0.0) its eager forward too, in a process of its own, first (ltx/bench/older.py)."""
     from ltx.config import LTX2_19B
     from ltx.parity.oracle import modality, require
     from ltx.runtime import accelerate, capture_blocks
@@ -205,13 +205,18 @@ def run_compiled(sizes=tuple(SIZES), repeats: int = 5, fp8: bool = True) -> list
     measure("ours compiled + captured", calls["ours eager"])
     if fp8:  # 8-bit attention, then FP8 GEMMs (last: the conversion replaces our block linears for good)
         eight = lambda v, a: _with(ltx_kernels.use(attention="int8-fp8"), ours, v, a)  # noqa: E731
+        one = lambda v, a: _with(ltx_kernels.use(attention="int8-fp8-one-level"), ours, v, a)  # noqa: E731
         _recompile(ours)
         measure("ours compiled + captured, 8-bit attention", eight)
+        _recompile(ours)
+        measure("ours compiled + captured, 8-bit attention (one-level)", one)
         to_fp8(ours)
         _recompile(ours)
         measure("ours compiled + captured, FP8 GEMMs", calls["ours eager"])
         _recompile(ours)
         measure("ours compiled + captured, FP8 GEMMs + 8-bit attention", eight)
+        _recompile(ours)
+        measure("ours compiled + captured, FP8 GEMMs + 8-bit attention (one-level)", one)
     rows += older_rows
     outs.update({(size, older.NAME): v.to(device) for size, v in older_velocities.items()})
     bf16 = {size: outs[(size, "ours compiled + captured")].float() for size in sizes}

@@ -66,12 +66,12 @@ def _tma(q, k, v, mask, heads, warp_specialize: bool = False):
     return attention_triton_tma(q, k, v, heads, warp_specialize)
 
 
-def _fp8(q, k, v, mask, heads):
+def _fp8(q, k, v, mask, heads, two_level=True):
     from ltx_kernels.triton_attention_fp8 import attention_fp8, supported
 
     if mask is not None or not supported(q, k, v, heads):
         raise ValueError("the 8-bit kernel takes no bias and key lengths in multiples of 16")
-    return attention_fp8(q, k, v, heads)
+    return attention_fp8(q, k, v, heads, two_level)
 
 
 def attention() -> list[dict]:
@@ -99,6 +99,7 @@ def attention() -> list[dict]:
             "ours (triton, TMA, no bias)": lambda s: _tma(*s, h),
             "ours (triton, TMA, warp-specialized)": lambda s: _tma(*s, h, True),
             "ours (int8 QK + fp8 PV, opt-in)": lambda s: _fp8(*s, h),
+            "ours (int8 QK + fp8 PV, one-level accumulation)": lambda s: _fp8(*s, h, False),
             "sdpa cudnn": lambda s: ltx_kernels._sdpa(*s[:3], h, s[3], "cudnn"),
             "sdpa flash": lambda s: ltx_kernels._sdpa(*s[:3], h, s[3], "flash"),
             "sdpa efficient": lambda s: ltx_kernels._sdpa(*s[:3], h, s[3], "efficient"),
