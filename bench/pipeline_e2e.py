@@ -7,7 +7,7 @@ captured (`ltx generate --compile`). Reported: wall time per side (loading inclu
 latents, frames and waveform are from the official's, and the official flow's second run from its first (is it
 deterministic on this device?).
 
-    python bench/pipeline_e2e.py CHECKPOINT --steps 8 [--json OUT]
+    python bench/pipeline_e2e.py CHECKPOINT|tiny --steps 8 [--json OUT]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ltx.bench.e2e import sync  # noqa: E402
+from ltx.checkpoint import Checkpoint  # noqa: E402
 from ltx.parity import pipeline_fixtures as fx  # noqa: E402
 from ltx.parity.pipelines import PROMPTS, Inputs, run_official, run_ours  # noqa: E402
 from ltx.pipelines import ImageCondition, Request  # noqa: E402
@@ -50,12 +51,18 @@ def measure(run):
     return out, time.perf_counter() - start, torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
 
 
-def setup(checkpoint: Path, frames: int, height: int, width: int, steps: int, device: str) -> tuple[Inputs, Request]:
-    """The run's inputs (prompt embeddings, a test image in a temporary folder) and its request."""
+def setup(checkpoint: Path, frames: int, height: int, width: int, steps: int) -> tuple[Inputs, Request]:
+    """The run's inputs (prompt embeddings, a test image in a temporary folder) and its request. The checkpoint
+    "tiny": the built-in tiny LTX-2.0 file, written to that folder (the whole flow at full size in seconds)."""
     tmp = Path(tempfile.mkdtemp())
+    if str(checkpoint) == "tiny":
+        from ltx.parity.fixtures import write_tiny_checkpoint
+
+        checkpoint = write_tiny_checkpoint("ltx-2.0-tiny", tmp / "ltx-2.0-tiny.safetensors")
     video_g, audio_g, _ = defaults("2.0")
-    if device != "cuda":  # (the tiny file has 3 blocks: STG at its last)
-        video_g, audio_g = (replace(g, stg_blocks=(2,)) for g in (video_g, audio_g))
+    blocks = (Checkpoint(checkpoint).section("transformer") or {}).get("num_layers", 48)
+    if max(video_g.stg_blocks) >= blocks:  # (a tiny file: STG at its last block)
+        video_g, audio_g = (replace(g, stg_blocks=(blocks - 1,)) for g in (video_g, audio_g))
     req = Request(*PROMPTS, seed=10, height=height, width=width, frames=frames, steps=steps,
                   video_guidance=video_g, audio_guidance=audio_g, images=[ImageCondition("", 0, 1.0)],
                   progress=False)  # fmt: skip
@@ -80,10 +87,10 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--device", default="cuda", help="cuda; cpu checks the script on a tiny file (not compiled)")
+    parser.add_argument("--device", default="cuda", help="cuda, or cpu (not compiled; a tiny file checks the script)")
     parser.add_argument("--sides", help="'|'-separated subset of the sides to run (the official flow always runs)")
     args = parser.parse_args()
-    inputs, req = setup(args.checkpoint, args.frames, args.height, args.width, args.steps, args.device)
+    inputs, req = setup(args.checkpoint, args.frames, args.height, args.width, args.steps)
     dev = args.device
     report = {"device": torch.cuda.get_device_name() if dev == "cuda" else dev, "torch": torch.__version__,
               "dtype": "bfloat16", "frames": args.frames, "height": args.height, "width": args.width,

@@ -10,6 +10,7 @@ velocities), to find the first call, and the first input, where the two part.
 
     python scripts/gpu_exact_bf16.py [--full]     # --full: the 19B at 512x768x121 too
     python scripts/gpu_exact_bf16.py --pipeline .data/ltx-2-19b-full.safetensors --steps 2
+    python scripts/gpu_exact_bf16.py --pipeline tiny     # the built-in tiny 2.0 file, at 512x768x121
 """
 
 from __future__ import annotations
@@ -136,8 +137,7 @@ def compare_pipeline_calls(checkpoint: Path, steps: int, device: str):
 
     official_cls = require("ltx_core.model.transformer.model").LTXModel
     official_encoder = require("ltx_core.model.video_vae.video_vae").VideoEncoder
-    inputs, req = setup(checkpoint, 121 if device == "cuda" else 9, 512 if device == "cuda" else 64,
-                        768 if device == "cuda" else 96, steps, device)  # fmt: skip
+    inputs, req = setup(checkpoint, 121, 512, 768, steps)
     ours_calls, official_calls = [], []
     sides = ((LTX2Transformer, VideoEncoder, ours_calls, run_ours),
              (official_cls, official_encoder, official_calls, run_official))  # fmt: skip
@@ -173,7 +173,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--full", action="store_true")
     p.add_argument("--device", default="cuda", help="cpu: a check of the script (bitwise there, the tests say)")
-    p.add_argument("--pipeline", type=Path, help="trace the one-stage run of bench/pipeline_e2e.py on this file")
+    p.add_argument("--pipeline", type=Path, help="trace bench/pipeline_e2e.py's one-stage run on this file (or tiny)")
     p.add_argument("--steps", type=int, default=2)
     a = p.parse_args()
     if a.pipeline:

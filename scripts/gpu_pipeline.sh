@@ -5,7 +5,7 @@
 set -euo pipefail
 source scripts/gpu_env.sh
 DATA=${DATA:-$PWD/.data}; mkdir -p "$DATA"
-FILE="$DATA/ltx-2-19b-full.safetensors"
-[ -f "$FILE" ] || python3 scripts/make_random_checkpoint.py \
+FILE=${FILE:-$DATA/ltx-2-19b-full.safetensors}  # FILE=tiny: the built-in tiny file at the same size (seconds)
+[ "$FILE" = tiny ] || [ -f "$FILE" ] || python3 scripts/make_random_checkpoint.py \
   "ltx-2-19b.transformer+ltx-2.vae+ltx-2.audio_vae+ltx-2.vocoder+ltx-2-19b.text" "$FILE" --device cuda
 python3 bench/pipeline_e2e.py "$FILE" --steps ${STEPS:-8} ${SIDES:+--sides "$SIDES"} --json "$OUT/pipeline_e2e.json" 2>&1 | grep -v "it/s\]" | tail -60
