@@ -106,9 +106,9 @@ def write_files(folder: str | Path, cfg: LTXVConfig = TINY_PIPELINE_LTXV) -> tup
     return transformer, vae, write_tiny_upsampler(UPSAMPLER, folder / "upsampler.safetensors")
 
 
-def inputs(cfg: LTXVConfig, case: Case, seed: int = 3) -> dict:
+def inputs(cfg: LTXVConfig, case: Case, seed: int = 3, dtype: torch.dtype = torch.float32) -> dict:
     """Text features with 0/1 masks (prompt and negative prompt of different lengths), the conditions' pixels and
-    (video-to-video) the clip's, in [-1, 1]."""
+    (video-to-video) the clip's, in [-1, 1]; all but the masks drawn in float32 and given in `dtype`."""
     req = case.req
     g = torch.Generator().manual_seed(seed)
     b, s = case.batch, 6
@@ -116,18 +116,18 @@ def inputs(cfg: LTXVConfig, case: Case, seed: int = 3) -> dict:
     mask[:, 4:], negative_mask[:, 2:] = 0, 0
     mask[1:, 5:] = 1
     x = {
-        "context": torch.randn(b, s, cfg.caption_channels, generator=g),
+        "context": torch.randn(b, s, cfg.caption_channels, generator=g).to(dtype),
         "context_mask": mask,
-        "negative_context": torch.randn(b, s, cfg.caption_channels, generator=g),
+        "negative_context": torch.randn(b, s, cfg.caption_channels, generator=g).to(dtype),
         "negative_mask": negative_mask,
     }
     # (an item after frame 0 must have the clip's batch in ltx-video; ours also takes a batch of 1 there)
     x["conditions"] = [
-        (torch.rand(b, 3, n, req.height, req.width, generator=g) * 2 - 1, frame, strength)
+        ((torch.rand(b, 3, n, req.height, req.width, generator=g) * 2 - 1).to(dtype), frame, strength)
         for n, frame, strength in case.conditions
     ]
     if case.media:
-        x["media"] = torch.rand(1, 3, req.frames, req.height, req.width, generator=g) * 2 - 1
+        x["media"] = (torch.rand(1, 3, req.frames, req.height, req.width, generator=g) * 2 - 1).to(dtype)
     return x  # fmt: skip
 
 
@@ -231,27 +231,31 @@ def ltxv_pipeline_parity(
     ours_vae_seed: int | None = None,
     edit_request=None,
     realign: bool = False,
+    dtype: torch.dtype = torch.float32,
     group: str = "ltx-video pipeline",
 ) -> list[Row]:
-    """Rows `<case>/latent` and `<case>/video` for each case, float32 CPU (the multi-scale cases need
+    """Rows `<case>/latent` and `<case>/video` for each case on the CPU (the multi-scale cases need
     `upsampler_path`). ours_seed / ours_vae_seed / edit_request (a function of the request) change our side only, to
     show a wrong seed or setting is caught. realign: copy our decoder's weights out of the file's buffers into fresh
-    memory (one-row matrix products round by the weights' alignment)."""
-    transformer = load_ltxv_transformer(transformer_path, dtype=torch.float32)
-    decoder = load_video_decoder(vae_path, family="ltxv")
+    memory (one-row matrix products round by the weights' alignment). dtype: the transformer, the VAE and the text
+    features and media in it on both sides, as ltx-video's inference.py runs bfloat16 (its upsampler stays
+    float32)."""
+    transformer = load_ltxv_transformer(transformer_path, dtype=dtype)
+    decoder = load_video_decoder(vae_path, family="ltxv").to(dtype)
     if realign:
         for tensor in [*decoder.parameters(), *decoder.buffers()]:
             tensor.data = tensor.data.clone()
-    encoder = load_video_encoder(vae_path, family="ltxv")
+    encoder = load_video_encoder(vae_path, family="ltxv").to(dtype)
     upsampler = load_latent_upsampler(upsampler_path) if upsampler_path is not None else None
     models = (transformer, decoder, encoder, upsampler)
     pipe = official_pipeline(transformer_path, vae_path)
+    pipe.transformer.to(dtype), pipe.vae.to(dtype)
     got, ref = {}, {}
     for name in cases:
         case = CASES[name]
         if case.recipe is not None and upsampler_path is None:
             raise ValueError(f"case {name} runs the multi-scale pipeline: give upsampler_path")
-        x = inputs(transformer.cfg, case)
+        x = inputs(transformer.cfg, case, dtype=dtype)
         req = case.req if edit_request is None else edit_request(case.req)
         ours = run_ours(models, case, x, seed if ours_seed is None else ours_seed,
                         vae_seed if ours_vae_seed is None else ours_vae_seed, req)  # fmt: skip

@@ -218,7 +218,7 @@ def _guide(v: torch.Tensor, n: int, b: int, g: GuidanceInterval, cfg_star: bool,
     return pred
 
 
-def _step(latents, pred, tau, schedule, t, strength, stochastic: bool, aux_generator, draw: torch.dtype):
+def _step(latents, pred, tau, schedule, t, strength, stochastic: bool, aux_generator):
     """To the schedule's next lower timestep, per token: latents - (tau - lower) * pred, or (`stochastic`) the x0
     estimate re-noised to `lower` with fresh noise. Tokens still above their conditioning level stay."""
     padded = torch.cat([schedule, torch.zeros(1, device=schedule.device)])[:, None, None]
@@ -228,7 +228,7 @@ def _step(latents, pred, tau, schedule, t, strength, stochastic: bool, aux_gener
     if stochastic:
         x0 = latents - tau[..., None] * pred
         nxt = tau[..., None] - dt
-        noise = torch.randn(latents.shape, generator=aux_generator, device=latents.device, dtype=draw).to(latents.dtype)
+        noise = torch.randn(latents.shape, generator=aux_generator, device=latents.device, dtype=latents.dtype)
         stepped = (1 - nxt) * x0 + nxt * noise
     else:
         stepped = latents - dt * pred
@@ -293,10 +293,12 @@ def ltxv_generate(
     if media is not None:
         weight = next(encoder.parameters())
         latents = encoder(media.to(weight.device, weight.dtype), sample=True, generator=aux_generator)
-    draw = context.dtype  # ltx-video draws its noise in its latents' dtype, the text features'
-    noise = unpatchify_video(randn((b, tokens, c), generator, device, draw).float(), f, h, w)
+    # ltx-video's latents start in the text features' dtype: noise, start latents and conditions blend in it, and
+    # the first step's float32 timesteps make them float32 (so bf16 runs round where it rounds)
+    draw = context.dtype
+    noise = unpatchify_video(randn((b, tokens, c), generator, device, draw), f, h, w)
     if latents is not None:
-        noise = schedule[0] * noise + (1 - schedule[0]) * latents.to(device, torch.float32)
+        noise = schedule[0] * noise + (1 - schedule[0]) * latents.to(device, draw)
     start = apply_conditions(noise, conditions, encoder, size=(req.height, req.width), scale=(ts, ss, ss),
                              causal=cfg.causal_temporal_positioning, generator=generator,
                              aux_generator=aux_generator, draw_dtype=draw)  # fmt: skip
@@ -311,7 +313,7 @@ def ltxv_generate(
         texts = [(negative_context, negative_mask)] * cfg_on + [(context, context_mask)] * (1 + stg_on)
         n = len(texts)
         if strength is not None and req.image_noise_scale > 0.0:
-            renoise = randn((b, n_all, c), generator, device, draw).to(x.dtype)
+            renoise = randn((b, n_all, c), generator, device, x.dtype)
             x = torch.where((strength > HARD)[..., None], clean + req.image_noise_scale * renoise * (t**2), x)
         tau = t[None].expand(n * b).unsqueeze(-1)
         if strength is not None:
@@ -327,17 +329,17 @@ def ltxv_generate(
             stg=stg if stg is not None and stg.blocks else None,
         )
         pred = _guide(v, n, b, g, req.cfg_star, cfg_on, stg_on)
-        x = _step(x, pred, tau[:1], schedule, t, strength, req.stochastic, aux_generator, draw)
+        x = _step(x, pred, tau[:1], schedule, t, strength, req.stochastic, aux_generator)
 
     # the official's view of the tokens (its patchifier's split of patch size 1): the strides of its size-1 dimensions
     # decide which algorithm the CPU convolutions take downstream (upsampler, decoder), so they are kept the same
     latent = rearrange(x[:, start.extra :], "b (f h w) (c p q) -> b c f (h p) (w q)", f=f, h=h, w=w, p=1, q=1)
     if decoder is None:
         return LTXVResult(latent, None)
-    return LTXVResult(latent, decode(decoder, latent, req, aux_generator, draw))
+    return LTXVResult(latent, decode(decoder, latent, req, aux_generator))
 
 
-def decode(decoder: VideoDecoder, latent: torch.Tensor, req: LTXVRequest, aux_generator, draw=None) -> torch.Tensor:
+def decode(decoder: VideoDecoder, latent: torch.Tensor, req: LTXVRequest, aux_generator) -> torch.Tensor:
     """Frames (B, 3, F, H, W) in [0, 1] from the final latents: mixed with decode noise, tone-mapped (if asked),
     decoded at the decode timestep. The decoder's own noise (0.9.1's spatial noise) comes from `aux_generator`."""
     dtype = next(decoder.parameters()).dtype
@@ -347,8 +349,8 @@ def decode(decoder: VideoDecoder, latent: torch.Tensor, req: LTXVRequest, aux_ge
     noise_scale = req.decode_timestep if req.decode_noise_scale is None else req.decode_noise_scale
     s = torch.full((latent.shape[0], 1, 1, 1, 1), noise_scale, dtype=torch.float32, device=latent.device)
     # ltx-video draws the decode noise with randn_like of its (B, C, F', H', W') view of the (B, T, C) tokens:
-    # a strided tensor, which torch fills element by element (not as randn of that shape would); in `draw`'s dtype
-    noise = torch.empty_like(latent, dtype=draw or latent.dtype).normal_(generator=aux_generator).to(latent.dtype)
+    # a strided tensor, which torch fills element by element (not as randn of that shape would), in its dtype
+    noise = torch.empty_like(latent).normal_(generator=aux_generator)
     x = latent * (1 - s) + noise * s
     if req.tone_map > 0:
         x = tone_map(x, req.tone_map)
