@@ -249,7 +249,8 @@ def ltxv_pipeline_parity(
     upsampler = load_latent_upsampler(upsampler_path) if upsampler_path is not None else None
     models = (transformer, decoder, encoder, upsampler)
     pipe = official_pipeline(transformer_path, vae_path)
-    pipe.transformer.to(dtype), pipe.vae.to(dtype)
+    pipe.transformer.to(dtype)
+    pipe.vae.to(dtype)
     got, ref = {}, {}
     for name in cases:
         case = CASES[name]
