@@ -3,10 +3,10 @@
 Our transformer and ltx-core 1.2.0's hold the very same tensors (`ltx.bench.e2e.build`), run one forward with
 the reference ops (`ltx_kernels.use(mode="reference")`), and every module with parameters is hooked on both sides by
 its state-dict name (the two share them): the first module, in the official call order, whose output differs is
-printed with the error. Then the tiny one-stage pipeline, ours vs the ltx-pipelines flow, on the GPU.
-`--pipeline FILE` follows bench/pipeline_e2e.py's one-stage run on FILE instead: every video-encoder and transformer
-call of both flows recorded (the encoder's input and latent; the transformer's inputs, field by field, and its
-velocities), to find the first call, and the first input, where the two part.
+printed with the error (`ltx.parity.hooks.capture`). `--pipeline FILE` follows bench/pipeline_e2e.py's one-stage
+run on FILE instead: every video-encoder and transformer call of both flows recorded (the encoder's input and latent;
+the transformer's inputs, field by field, and its velocities), to find the first call, and the first input, where the
+two part.
 
     python scripts/gpu_exact_bf16.py [--full]     # --full: the 19B at 512x768x121 too
     python scripts/gpu_exact_bf16.py --pipeline .data/ltx-2-19b-full.safetensors --steps 2
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import ltx_kernels
@@ -25,74 +24,37 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ltx.bench.e2e import build, inputs  # noqa: E402
+from ltx.parity.hooks import capture  # noqa: E402
 from ltx.parity.oracle import modality  # noqa: E402
 
 
-def _hooked(name: str, blocks: int) -> bool:
-    """Modules outside the blocks, and those of the first `blocks` (the 19B's every output would not fit twice)."""
+def _compared(name: str, module, blocks: int) -> bool:
+    """Modules with parameters of their own (the names the two sides share), outside the blocks or in the first
+    `blocks` (the 19B's every output would not fit twice), not the blocks themselves (their outputs differ in kind)."""
     parts = name.split(".")
-    return parts[0] != "transformer_blocks" or len(parts) < 2 or int(parts[1]) < blocks
-
-
-def record(model, blocks: int = 10**6):
-    seen: dict[str, torch.Tensor] = {}
-    order: list[str] = []
-
-    def hook(name):
-        def fn(module, args, out):
-            if name in seen:
-                return
-            t = out[0] if isinstance(out, tuple) else out
-            t = getattr(t, "x", t)
-            if isinstance(t, torch.Tensor):
-                seen[name] = t.detach().clone()
-                order.append(name)
-
-        return fn
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
-               if n and _hooked(n, blocks) and any(True for _ in m.parameters(recurse=False))]  # fmt: skip
-    return seen, order, handles
+    in_block = parts[0] == "transformer_blocks" and len(parts) > 1
+    if in_block and (len(parts) == 2 or int(parts[1]) >= blocks):
+        return False
+    return bool(name) and any(True for _ in module.parameters(recurse=False))
 
 
 def compare_forward(cfg, size, label, device, blocks: int = 10**6):
     ours, official = build(cfg, device)
     video, audio = inputs(cfg, *size, device, text_tokens=128)
     mv, ma = modality(video), modality(audio)
-    o_seen, _, oh = record(ours, blocks)
-    r_seen, r_order, rh = record(official, blocks)
-    with torch.inference_mode(), ltx_kernels.use(mode="reference"):
-        out = ours(video, audio)
-        ref = official(video=mv, audio=ma, perturbations=None)
-    for h in oh + rh:
-        h.remove()
-    for name, o, r in (("velocity.video", out[0], ref[0]), ("velocity.audio", out[1], ref[1])):
-        print(f"{label} {name}: equal={torch.equal(o, r)} max abs {float((o.float() - r.float()).abs().max()):.3e}")
-    differing = [n for n in r_order if n in o_seen and not torch.equal(o_seen[n], r_seen[n])]
-    missing = [n for n in r_order if n not in o_seen]
-    print(f"{label}: {len(r_order)} hooked modules, {len(differing)} differ, {len(missing)} not called on our side")
+    names = [n for n, m in official.named_modules() if _compared(n, m, blocks)]
+    with ltx_kernels.use(mode="reference"):  # (capture: the first output of each, in call order, then the velocity)
+        own = dict(ours.named_modules())
+        got = capture(ours, [n for n in names if n in own], lambda: ours(video, audio)[0], "")
+        ref = capture(official, names, lambda: official(video=mv, audio=ma, perturbations=None)[0], "")
+    print(f"{label} video velocity: equal={torch.equal(got['/out'], ref['/out'])}")
+    differing = [n for n in ref if n in got and not torch.equal(got[n], ref[n])]
+    missing = [n for n in ref if n not in got]
+    print(f"{label}: {len(ref) - 1} modules compared, {len(differing)} differ, {len(missing)} not called on our side")
     for n in differing[:6]:
-        o, r = o_seen[n], r_seen[n]
-        same_shape = o.shape == r.shape
-        err = float((o.float() - r.float()).abs().max()) if same_shape else float("nan")
-        print(f"  first differing: {n} {tuple(r.shape)} ours {tuple(o.shape)} stride {o.stride()} vs {r.stride()} "
-              f"max abs {err:.3e}")  # fmt: skip
-    del ours, official
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-def compare_pipeline(device):
-    from ltx.parity.pipelines import builtin_inputs, run_official, run_ours
-
-    with tempfile.TemporaryDirectory() as tmp:
-        inp = builtin_inputs(Path(tmp) / "ltx-2.0-tiny", "ltx-2.0-tiny")
-        with ltx_kernels.use(mode="reference"):
-            ours = run_ours("one-stage", inp, torch.bfloat16, device=device.type)
-            ref = run_official("one-stage", inp, torch.bfloat16, device=device.type)
-        for k in ref:
-            print(f"tiny one-stage {k}: equal={torch.equal(ours[k], ref[k])} "
-                  f"max abs {float((ours[k].float() - ref[k].float()).abs().max()):.3e}")  # fmt: skip
+        o, r = got[n], ref[n]
+        err = float((o - r).abs().max()) if o.shape == r.shape else float("nan")
+        print(f"  differs: {n} {tuple(r.shape)} ours {tuple(o.shape)}, max abs {err:.3e}")
 
 
 FIELDS = ("latent", "sigma", "timesteps", "positions", "context", "context_mask", "attention_mask", "keyframes_mask")
@@ -182,10 +144,10 @@ def main():
 
     for name in ("ltx-2.0-tiny",):  # (2.3 takes the connectors' width, not caption_channels)
         compare_forward(TINY[name].transformer, (17, 128, 192), name, torch.device(a.device))
-    compare_pipeline(torch.device(a.device))
     if a.full:
         from ltx.config import LTX2_19B
 
+        torch.cuda.empty_cache()  # (the tiny models' cache)
         compare_forward(LTX2_19B, (121, 512, 768), "19B 512x768x121", torch.device(a.device), blocks=3)
 
 
