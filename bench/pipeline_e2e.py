@@ -1,7 +1,8 @@
 """Full-size one-stage generation, ours beside the official flow (ltx-pipelines helpers + ltx-core models from
 its ModelLedger), in one run: the same random 19B checkpoint (transformer, VAE, audio VAE, vocoder, text
 side, bf16), the same prompt embeddings and image, the official defaults (guidance with CFG, STG at block
-29, modality; 121 frames at 512x768, 24 fps) with fewer steps. Ours three ways: exact (the reference ops: the
+29, modality; 121 frames at 512x768, 24 fps) with fewer steps. The official flow eager and with its `--compile
+capture=true` (per-block torch.compile, one CUDA graph over the blocks). Ours three ways: exact (the reference ops: the
 official arithmetic, so its output should equal the official's bitwise), with the default kernels, and compiled +
 captured (`ltx generate --compile`). Reported: wall time per side (loading included), peak GPU memory, and how far our
 latents, frames and waveform are from the official's, and each exact side's second run's (is it deterministic on
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ltx.bench.e2e import sync  # noqa: E402
 from ltx.checkpoint import Checkpoint  # noqa: E402
 from ltx.parity import pipeline_fixtures as fx  # noqa: E402
+from ltx.parity.oracle import require  # noqa: E402
 from ltx.parity.pipelines import PROMPTS, Inputs, run_official, run_ours  # noqa: E402
 from ltx.pipelines import ImageCondition, Request  # noqa: E402
 from ltx.sampling import defaults  # noqa: E402
@@ -98,9 +100,15 @@ def main() -> None:
               "dtype": "bfloat16", "frames": args.frames, "height": args.height, "width": args.width,
               "steps": args.steps, "passes_per_step": 4, "sides": {}}  # fmt: skip
     outs = {}
+    compiling = require("ltx_core.model.transformer.compiling")
+
+    def official(compilation=None):
+        return run_official("one-stage", inputs, torch.bfloat16, req, dev, compilation)
+
     runs = {
-        "ltx-pipelines flow": lambda: run_official("one-stage", inputs, torch.bfloat16, req, dev),
-        "ltx-pipelines flow, again": lambda: run_official("one-stage", inputs, torch.bfloat16, req, dev),
+        "ltx-pipelines flow": official,
+        "ltx-pipelines flow, again": official,
+        "ltx-pipelines flow, compiled + captured": lambda: official(compiling.CompilationConfig(capture=True)),
         "ours, exact (reference kernels)": lambda: _exact(
             lambda: run_ours("one-stage", inputs, torch.bfloat16, req, dev)
         ),
@@ -109,7 +117,7 @@ def main() -> None:
         "ours, compiled + captured": lambda: run_ours("one-stage", inputs, torch.bfloat16, req, dev, True),
     }
     if dev != "cuda":  # (a CUDA graph needs CUDA)
-        del runs["ours, compiled + captured"]
+        del runs["ours, compiled + captured"], runs["ltx-pipelines flow, compiled + captured"]
     if args.sides:
         wanted = {"ltx-pipelines flow", *args.sides.split("|")}
         if unknown := wanted - set(runs):

@@ -155,8 +155,9 @@ def _cast_stage():
 class _Official:
     """The official pipeline blocks (ltx-pipelines 1.2.0) for one run, on the same files as ours."""
 
-    def __init__(self, inp: Inputs, dtype: torch.dtype, device: torch.device, checkpoint: Path):
+    def __init__(self, inp: Inputs, dtype: torch.dtype, device: torch.device, checkpoint: Path, compilation=None):
         blocks = require("ltx_pipelines.utils.blocks")
+        self.compilation = compilation
         loader = require("ltx_core.loader")
         self.H = require("ltx_pipelines.utils.helpers")
         self.S = require("ltx_pipelines.utils.samplers")
@@ -176,6 +177,8 @@ class _Official:
         self.ctx = {p: (emb.video[i : i + 1], emb.audio[i : i + 1]) for i, p in enumerate(prompts)}
 
     def stage(self, *loras, **kwargs):
+        if self.compilation is not None:
+            kwargs["compilation_config"] = self.compilation
         return _cast_stage().from_checkpoint(self.ckpt, self.dtype, self.device, loras=tuple(loras), **kwargs)
 
     def images(self, req: Request, height: int, width: int, keyframes: bool = False, extra=None):
@@ -210,11 +213,14 @@ class _Official:
         return {"video_latent": video_latent, "audio_latent": audio_latent, "frames": frames, "waveform": waveform}
 
 
-def run_official(kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = None, device="cpu") -> dict:
-    """The official flow of pipeline `kind`, as its ltx-pipelines 1.2.0 class's __call__ runs it."""
+def run_official(
+    kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = None, device="cpu", compilation=None
+) -> dict:
+    """The official flow of pipeline `kind`, as its ltx-pipelines 1.2.0 class's __call__ runs it; `compilation`: its
+    transformer compiled as its `--compile` does (a ltx-core CompilationConfig; capture=True: one CUDA graph)."""
     kind, checkpoint = _resolve(kind, inp)
     req = _with_image(req or request(kind), inp.image)
-    o = _Official(inp, dtype, torch.device(device), checkpoint)
+    o = _Official(inp, dtype, torch.device(device), checkpoint, compilation)
     with torch.no_grad(), _mel_frontend():
         if kind == "retake":
             return _official_retake(o, replace(req, images=[]))
