@@ -132,13 +132,14 @@ def fit_and_reflect_pad(frames: torch.Tensor, height: int, width: int) -> torch.
     """(H, W, C) or (F, H, W, C) float -> (1, C, F, height, width): scaled down (bilinear, aspect kept) to fit
     inside the target unless it already fits, then padded at the bottom and right by reflection (by
     repeating the edge when the pad is as large as the image)."""
-    if frames.ndim == 3:
-        frames = frames.unsqueeze(0)
-    if frames.ndim != 4:
+    if frames.ndim not in (3, 4):
         raise ValueError(f"expected (H, W, C) or (F, H, W, C) frames, got shape {tuple(frames.shape)}")
     if height < 1 or width < 1:
         raise ValueError(f"target size must be positive, got {height}x{width}")
-    x = frames.permute(0, 3, 1, 2)
+    # in the official memory layout: a single frame's batch stride is its channel count, which makes the
+    # bilinear resize and the padding return contiguous tensors (channels-last for several frames); the
+    # later primaries' einsum rounds differently per layout on some CPUs (AVX-512: measured)
+    x = frames.permute(2, 0, 1).unsqueeze(0) if frames.ndim == 3 else frames.permute(0, 3, 1, 2)
     h, w = x.shape[2], x.shape[3]
     if height < h or width < w:
         scale = min(height / h, width / w)
@@ -148,7 +149,8 @@ def fit_and_reflect_pad(frames: torch.Tensor, height: int, width: int) -> torch.
     if bottom > 0 or right > 0:
         mode = "reflect" if bottom < h and right < w else "replicate"
         x = F.pad(x, (0, right, 0, bottom), mode=mode)
-    return x.permute(1, 0, 2, 3).unsqueeze(0)
+    x = x.permute(1, 0, 2, 3)
+    return x.view(1, *x.shape)
 
 
 def aligned_size(height: int, width: int, multiple: int = 64) -> tuple[int, int]:
