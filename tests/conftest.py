@@ -4,7 +4,11 @@ import os
 import pytest
 import torch
 
-from ltx.parity.fixtures import TINY, write_tiny_checkpoint
+from ltx.parity.oracle import pin_cpu_blas
+
+pin_cpu_blas()  # before any computation: bitwise comparisons must not depend on where a tensor was allocated
+
+from ltx.parity.fixtures import TINY, write_tiny_checkpoint  # noqa: E402
 
 torch.use_deterministic_algorithms(True, warn_only=True)
 

@@ -172,6 +172,9 @@ def _quiet_third_party() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ltx.parity.oracle import pin_cpu_blas
+
+    pin_cpu_blas()
     _quiet_third_party()
     from ltx.checkpoint import Checkpoint
     from ltx.parity.audio import mel_parity

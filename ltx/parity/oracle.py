@@ -21,6 +21,15 @@ _INSTALL_HINT = (
     "(ltx-core/ltx-pipelines 1.2.0 from ../shared/oracle, else 1.0.0 from PyPI, with --no-deps)"
 )
 
+
+def pin_cpu_blas() -> None:
+    """Make MKL's float32 GEMMs independent of their operands' memory alignment (its conditional numerical
+    reproducibility, strict), unless MKL_CBWR is set already. On AVX-512 CPUs two products of equal tensors
+    were measured 1 ulp apart when one weight sat at another address, so ours and the official model could
+    not compare bitwise in one process. MKL reads the setting at its first call: call this before any work."""
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+
+
 _OFFICIAL_SKIP = {
     "video_self_attn": "SKIP_VIDEO_SELF_ATTN",
     "audio_self_attn": "SKIP_AUDIO_SELF_ATTN",
