@@ -109,16 +109,28 @@ def h264_round_trip(image: np.ndarray, crf: float) -> np.ndarray:
 def cover_and_crop(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(H, W, C) or (F, H, W, C) float -> (1, C, F, height, width): scaled (bilinear) to cover the target,
     then centre-cropped."""
-    if frames.ndim == 3:
-        frames = frames.unsqueeze(0)
-    if frames.ndim != 4:
+    if frames.ndim not in (3, 4):
         raise ValueError(f"expected (H, W, C) or (F, H, W, C) frames, got shape {tuple(frames.shape)}")
-    x = frames.permute(0, 3, 1, 2)
+    x = official_layout_nchw(frames)
     scale = max(height / x.shape[2], width / x.shape[3])
     new_h, new_w = math.ceil(x.shape[2] * scale), math.ceil(x.shape[3] * scale)
     x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
     top, left = (new_h - height) // 2, (new_w - width) // 2
-    return x[:, :, top : top + height, left : left + width].permute(1, 0, 2, 3).unsqueeze(0)
+    return frames_dim_second(x[:, :, top : top + height, left : left + width])
+
+
+def official_layout_nchw(frames: torch.Tensor) -> torch.Tensor:
+    """(H, W, C) -> (1, C, H, W) or (F, H, W, C) -> (F, C, H, W), views in the memory layout ltx-pipelines'
+    resizers make: a single frame's batch stride is its channel count, so the bilinear resize returns it
+    contiguous (several frames stay channels-last). Later ops round by layout (an einsum on AVX-512 CPUs,
+    cuDNN's convolutions), so the layout is part of matching the official numbers."""
+    return frames.permute(2, 0, 1).unsqueeze(0) if frames.ndim == 3 else frames.permute(0, 3, 1, 2)
+
+
+def frames_dim_second(x: torch.Tensor) -> torch.Tensor:
+    """(F, C, H, W) -> (1, C, F, H, W), with the strides ltx-pipelines' rearrange gives the new axis."""
+    x = x.permute(1, 0, 2, 3)
+    return x.reshape(1, *x.shape)
 
 
 def image_to_pixels(

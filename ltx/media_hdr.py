@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ltx.hdr import Primaries, Transfer, to_vae_range, to_working_space
+from ltx.media import frames_dim_second, official_layout_nchw
 
 
 class ColorSpace(enum.Enum):
@@ -136,10 +137,7 @@ def fit_and_reflect_pad(frames: torch.Tensor, height: int, width: int) -> torch.
         raise ValueError(f"expected (H, W, C) or (F, H, W, C) frames, got shape {tuple(frames.shape)}")
     if height < 1 or width < 1:
         raise ValueError(f"target size must be positive, got {height}x{width}")
-    # in the official memory layout: a single frame's batch stride is its channel count, which makes the
-    # bilinear resize and the padding return contiguous tensors (channels-last for several frames); the
-    # later primaries' einsum rounds differently per layout on some CPUs (AVX-512: measured)
-    x = frames.permute(2, 0, 1).unsqueeze(0) if frames.ndim == 3 else frames.permute(0, 3, 1, 2)
+    x = official_layout_nchw(frames)
     h, w = x.shape[2], x.shape[3]
     if height < h or width < w:
         scale = min(height / h, width / w)
@@ -149,8 +147,7 @@ def fit_and_reflect_pad(frames: torch.Tensor, height: int, width: int) -> torch.
     if bottom > 0 or right > 0:
         mode = "reflect" if bottom < h and right < w else "replicate"
         x = F.pad(x, (0, right, 0, bottom), mode=mode)
-    x = x.permute(1, 0, 2, 3)
-    return x.view(1, *x.shape)
+    return frames_dim_second(x)
 
 
 def aligned_size(height: int, width: int, multiple: int = 64) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from util import needs_1_2
 
 from ltx.media import (
     cover_and_crop,
@@ -60,6 +61,7 @@ def media(tmp_path_factory):
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("crf", [0, 33, 18, 20])
+@needs_1_2
 def test_h264_round_trip_equals_official(crf):
     official = media_io()
     image = pattern_image(51, 77)
@@ -72,6 +74,7 @@ def test_h264_round_trip_equals_official(crf):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_image_reading_equals_official(tmp_path):
     official = media_io()
     for name, path in _images(tmp_path).items():
@@ -90,6 +93,7 @@ def test_resize_and_crop_equals_official(size):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_image_crf_follows_the_model_version(tmp_path):
     """As ltx-pipelines' detect_params(...).default_image_crf reads a checkpoint's model_version."""
     from safetensors.torch import save_file
@@ -105,15 +109,18 @@ def test_image_crf_follows_the_model_version(tmp_path):
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("version", ["2.3.0", "2.5.0"])
+@needs_1_2
 def test_conditioning_image_and_video_equal_official(media, version):
     official = media_io()
     crf = image_crf(version)
     ref = official.load_image_and_preprocess(str(media["image"]), 64, 96, torch.float32, CPU, crf)
-    assert torch.equal(image_to_pixels(media["image"], 64, 96, model_version=version), ref)
-    assert torch.equal(image_to_pixels(media["image"], 64, 96, crf=crf), ref)
+    # values and memory layout: the VAE encoder's convolutions on the GPU pick their kernels by layout
+    same = lambda ours, theirs: torch.equal(ours, theirs) and ours.stride() == theirs.stride()  # noqa: E731
+    assert same(image_to_pixels(media["image"], 64, 96, model_version=version), ref)
+    assert same(image_to_pixels(media["image"], 64, 96, crf=crf), ref)
     frames = official.decode_video_by_frame(str(media["video"]), CPU, frame_cap=9)
     ref = official.video_preprocess(frames, 64, 64, torch.float32, CPU)
-    assert torch.equal(video_to_pixels(media["video"], 64, 64, 9), ref)
+    assert same(video_to_pixels(media["video"], 64, 64, 9), ref)
     shape = official.get_videostream_metadata(str(media["video"]))
     assert video_info(media["video"]) == (shape.fps, shape.frames, shape.width, shape.height) == (24.0, 17, 96, 64)
 
@@ -129,6 +136,7 @@ def test_audio_reading_equals_official(media, start, duration):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_mp4_equals_official(tmp_path):
     """The frames as the official encoder converts them (BT.709, limited range, float math, truncation), and the
     file it writes (CRF 19, veryfast): the decoded planes of both files are identical."""
