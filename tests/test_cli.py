@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from util import needs_1_2
 
 from ltx.cli import main
 
@@ -26,6 +27,7 @@ def test_inspect_bad_file_exits_2(tmp_path, capsys):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_parity_on_a_checkpoint_writes_a_passing_report(tiny, tmp_path, capsys):
     report = tmp_path / "report.json"
     assert (
@@ -36,6 +38,24 @@ def test_parity_on_a_checkpoint_writes_a_passing_report(tiny, tmp_path, capsys):
     assert "52/52 tensors pass; every compared tensor is bitwise equal to the official" in out
     data = json.loads(report.read_text())
     assert data["passed"] and len(data["rows"]) == 52 and data["dtype"] == "float32"
+
+
+@pytest.mark.oracle
+def test_parity_with_the_older_oracle_says_what_it_skips(monkeypatch, capsys):
+    """Without ../shared a user gets ltx-core 1.0.0 from PyPI: `ltx parity` checks what that oracle can (with its
+    A/V modulation rule) and names, a line each, what needs 1.2.0, instead of failing."""
+    import ltx.parity.oracle as oracle
+
+    monkeypatch.setattr(oracle, "oracle_version", lambda: "1.0.0")
+    assert main(["parity", "--parts", "mel,conditioning,dfr,diffusion_vae"]) == 0
+    out = capsys.readouterr().out
+    why = "skipped, needs ltx-core >= 1.2.0 as the oracle (ltx-core 1.0.0 is installed)"
+    for what in ("built-in checkpoint ltx-2.5-tiny", "built-in checkpoint ltx-2.5-audio-vae-tiny",
+                 "LTX-2.5 conditioning, HDR transforms and DFR", "built-in LTX-2.5 VAE files"):  # fmt: skip
+        assert f"{what}" in out and why in out.split(what, 1)[1].splitlines()[0], what
+    assert "A/V modulation other-sigma" in out and "[LTX-2.5 conditioning and HDR]" not in out
+    assert main(["parity", "--parts", "transformer", "--av-modulation", "own-timesteps"]) == 2  # asked for: refused
+    assert "needs ltx-core >= 1.1.4" in capsys.readouterr().err
 
 
 def test_parity_rejects_bad_clip_sizes(capsys):
