@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from util import failed_rows, rewrite
+from util import failed_rows, needs_1_2, rewrite
 
 from ltx import CheckpointError, ConfigError
 from ltx.audio import (
@@ -56,6 +56,7 @@ def test_audio_vae_and_vocoder_fp32_bitwise(files, name):
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("name", ["ltx-2.3-tiny", "ltx-2.5-audio-vae-tiny"])
+@needs_1_2
 def test_audio_bf16_within_twice_official_error(files, name):
     rows = audio_parity(files[name], dtype=torch.bfloat16)
     assert rows and all(r.passed for r in rows), [r for r in rows if not r.passed]
@@ -65,6 +66,7 @@ def test_audio_bf16_within_twice_official_error(files, name):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_bwe_vocoder_computes_in_float32_in_a_bf16_run(files):
     """ltx-core >= 1.1 runs the BWE vocoder under a float32 autocast: bf16 weights upcast per operation,
     output rounded to the input's dtype. Ours holds the bf16-rounded weights in float32 and equals it

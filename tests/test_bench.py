@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from util import needs_1_2
 
 from ltx.bench import SUITES, table, write
 from ltx.bench.plots import _guess
@@ -117,6 +118,7 @@ def core_1_0_0(tmp_path_factory):
     return str(site)
 
 
+@needs_1_2
 def test_the_older_official_runtime_runs_in_a_process_of_its_own(core_1_0_0, tmp_path):
     """The e2e suite's ltx-core 1.0.0 peer: its child imports 1.0.0 (said in its row) and, on the suite's weights and
     inputs, computes the velocity that ltx-core 1.2.0 computes in this process (bitwise: the 2.0 arithmetic did not

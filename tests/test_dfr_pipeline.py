@@ -4,7 +4,7 @@ two temporal rounds, that the comparison sees the detailing reference's scale, a
 from dataclasses import replace
 
 import pytest
-from util import failed_rows
+from util import failed_rows, needs_1_2
 
 import ltx.pipelines.dfr as dfr_module
 from ltx.parity.compare import compare_exact
@@ -37,6 +37,7 @@ def _bitwise(rows) -> None:
     assert all(r.passed and r.max_abs == 0.0 for r in rows), [r for r in rows if r.max_abs]
 
 
+@needs_1_2
 def test_dfr_bitwise_equal_to_official_flow(inputs, official):
     _bitwise(_compare(run_ours(*inputs), official))
     # the 97-frame canvas is cut back to the 81 frames asked for (11 latent frames), the audio to 81 / 24 s
@@ -45,6 +46,7 @@ def test_dfr_bitwise_equal_to_official_flow(inputs, official):
 
 
 @pytest.mark.parametrize("rounds, frames", [(1, 161), (2, 321)])
+@needs_1_2
 def test_dfr_temporal_rounds_bitwise_equal_to_official_flow(inputs, rounds, frames):
     """(81 - 1) x 2^rounds + 1 frames: round 1 at 48 fps in two tiles; round 2 at 96 fps (conditioned at the
     60 fps cap) in four, its slots carried forward from round 1's."""
@@ -53,6 +55,7 @@ def test_dfr_temporal_rounds_bitwise_equal_to_official_flow(inputs, rounds, fram
     assert ref["frames"].shape == (frames, 64, 64, 3)
 
 
+@needs_1_2
 def test_a_wrong_detailing_scale_is_caught(inputs, official, monkeypatch):
     monkeypatch.setattr(dfr_module, "detailing_downscale", lambda models: 1)
     failed = failed_rows(_compare(run_ours(*inputs), official))

@@ -11,6 +11,7 @@ import ltx_kernels
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from util import needs_1_2
 
 from ltx.checkpoint import Checkpoint, CheckpointError
 from ltx.config.base import ConfigError
@@ -209,6 +210,7 @@ def official_runs(diffusion_vae_official):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_loaded_weights_equal_the_official_loaders(diffusion_vae_official):
     from ltx.parity.diffusion_vae import official_decoder
 
@@ -219,6 +221,7 @@ def test_loaded_weights_equal_the_official_loaders(diffusion_vae_official):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_parity_fp32(diffusion_vae_official, official_runs):
     """Every stage, every step, the pixels: chunked (batch 1), combined (batch 2), x0 with edge padding.
     Within 1e-5, not bitwise: the official attention is SDPA over masked windows (and its W-chunked
@@ -234,6 +237,7 @@ def test_parity_fp32(diffusion_vae_official, official_runs):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_a_wrong_weight_fails_exactly_downstream(diffusion_vae_official, official_runs):
     from ltx.parity.compare import compare_exact
     from ltx.parity.diffusion_vae import our_captures
@@ -250,6 +254,7 @@ def test_a_wrong_weight_fails_exactly_downstream(diffusion_vae_official, officia
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_the_files_conv_encoder_matches(diffusion_vae_official):
     from ltx.parity.compare import compare_exact
     from ltx.parity.diffusion_vae import encoder_run

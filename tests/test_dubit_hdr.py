@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
+from util import needs_1_2
 
 from ltx import hdr
 from ltx.media_hdr import (
@@ -73,6 +74,7 @@ def _video_tools(batch, f, h, w, fps=24.0):
 @oracle
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize(("tokens", "ref_tokens", "strength"), [(30, 37, 1.0), (26, 9, 0.7), (5, 1, 1.0)])
+@needs_1_2
 def test_audio_reference_equals_official(dtype, tokens, ref_tokens, strength):
     dubit, cond = require("ltx_pipelines.dubit"), require("ltx_core.conditioning")
     g = torch.Generator().manual_seed(tokens)
@@ -100,6 +102,7 @@ def test_audio_reference_equals_official(dtype, tokens, ref_tokens, strength):
 
 
 @oracle
+@needs_1_2
 def test_audio_reference_grows_an_existing_attention_mask_like_official():
     cond = require("ltx_core.conditioning")
     g = torch.Generator().manual_seed(1)
@@ -147,6 +150,7 @@ def test_audio_reference_errors():
 @oracle
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("strength", [1.0, 0.6])
+@needs_1_2
 def test_replace_masked_equals_official(dtype, strength):
     cond = require("ltx_core.conditioning")
     g = torch.Generator().manual_seed(2)
@@ -202,6 +206,7 @@ _PRIMARIES = [(hdr.Primaries.REC709, "REC709"), (hdr.Primaries.ACESCG, "ACESCG")
 @oracle
 @pytest.mark.parametrize(("transfer", "name"), _TRANSFERS)
 @pytest.mark.parametrize(("primaries", "pname"), _PRIMARIES)
+@needs_1_2
 def test_hdr_transfers_equal_official(transfer, name, primaries, pname):
     """Bitwise: the same float32 elementwise ops and the same 3x3 einsum on both sides."""
     official = getattr(require("ltx_core.hdr").HDRTransfer, name)
@@ -222,6 +227,7 @@ def test_hdr_transfers_equal_official(transfer, name, primaries, pname):
 
 
 @oracle
+@needs_1_2
 def test_primaries_and_vae_range_equal_official():
     prim = require("ltx_core.color.primaries")
     rng = require("ltx_pipelines.utils.media_io.range_map")
@@ -278,6 +284,7 @@ def test_hdr_errors():
     [{}, {"hdr_transform": "logc3"}, {"hdr_transform": "acescct", "reference_downscale_factor": "2"},
      {"hdr_transform": "true"}, {"use_hdr_transform": "true"}],
 )  # fmt: skip
+@needs_1_2
 def test_hdr_lora_metadata_equals_official(metadata, tmp_path):
     path = tmp_path / "lora.safetensors"
     save_file({"x": torch.zeros(1)}, str(path), metadata=metadata)
@@ -292,6 +299,7 @@ def test_hdr_lora_metadata_equals_official(metadata, tmp_path):
 
 # -- EXR and HDR conditioning media ---------------------------------------------------------------------
 @oracle
+@needs_1_2
 def test_exr_write_read_equal_official(tmp_path):
     exr = require("ltx_pipelines.utils.media_io.exr")
     prim = require("ltx_core.color.primaries")
@@ -314,6 +322,7 @@ def test_exr_write_read_equal_official(tmp_path):
 @oracle
 @pytest.mark.parametrize(("src", "dst"), [((12, 20), (16, 32)), ((40, 30), (16, 32)), ((8, 8), (32, 32)),
                                           ((33, 47), (64, 64)), ((20, 20), (20, 20))])  # fmt: skip
+@needs_1_2
 def test_fit_and_reflect_pad_equals_official(src, dst):
     resize = require("ltx_pipelines.utils.media_io.resize")
     x = torch.rand(2, *src, 3, generator=torch.Generator().manual_seed(0))
@@ -327,6 +336,7 @@ def test_fit_and_reflect_pad_equals_official(src, dst):
 
 @oracle
 @pytest.mark.parametrize("space", list(ColorSpace))
+@needs_1_2
 def test_exr_conditioning_equals_official(space, tmp_path):
     media = require("ltx_pipelines.utils.media_io")
     g = torch.Generator().manual_seed(1)
@@ -345,6 +355,7 @@ def test_exr_conditioning_equals_official(space, tmp_path):
 
 
 @oracle
+@needs_1_2
 def test_sdr_reference_and_preview_equal_official(tmp_path):
     from ltx.media import read_video, write_mp4
 
@@ -400,6 +411,7 @@ _COUNTS = [((2, 8), (2, 6), (2, 6)), ((1, 0), (3, 2), (2, 1)), ((3, 1), (1, 0), 
 
 @oracle
 @pytest.mark.parametrize("grid", _GRIDS)
+@needs_1_2
 def test_latent_tiles_equal_official(grid):
     """The HDR pipeline's stage-2 layout (its count-based tiles, clamped to the latent) and blend weights."""
     tiling, types = require("ltx_core.tiling"), require("ltx_core.types")

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from util import failed_rows
+from util import failed_rows, needs_1_2
 
 import ltx.sampling.audio_reference as audio_reference
 from ltx.parity.compare import compare_exact
@@ -41,6 +41,7 @@ def _compare(ours: dict, official: dict):
     return compare_exact("dub-it", {k: v.detach().float() for k, v in ours.items()}, official)
 
 
+@needs_1_2
 def test_dub_it_bitwise_equal_to_official_flow(inputs, official):
     rows = _compare(run_ours(inputs), official)
     assert {r.name for r in rows} == {"video_latent", "audio_latent", "frames", "waveform"}
@@ -48,6 +49,7 @@ def test_dub_it_bitwise_equal_to_official_flow(inputs, official):
     assert official["frames"].shape == (9, 128, 128, 3)  # the reference's 9 frames, at the requested size
 
 
+@needs_1_2
 def test_a_misplaced_reference_audio_is_caught(inputs, official, monkeypatch):
     monkeypatch.setattr(audio_reference, "REFERENCE_GAP", 0.0)
     assert failed_rows(_compare(run_ours(inputs), official)) >= {"video_latent", "audio_latent", "waveform"}

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from util import failed_rows, needs_oracle, rewrite
+from util import failed_rows, needs_1_2, rewrite
 
 from ltx import Checkpoint, CheckpointError
 from ltx.config import ConfigError
 from ltx.duration import DurationHead, DurationHeadConfig, load_duration_head, predict_frames, seconds_to_frames
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "weights" / "manifests"
-needs_1_2 = needs_oracle("1.2.0")
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +138,7 @@ def test_input_errors():
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_loader_errors(head_file, tmp_path):
     head = load_duration_head(head_file)
     stored = Checkpoint(head_file)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from ltx_kernels.fp8 import quantize_static
 from safetensors.torch import save_file
+from util import needs_1_2
 
 from ltx import Checkpoint, load_transformer
 from ltx.nn import ScaledFP8Linear
@@ -31,6 +32,7 @@ def test_fp8_linear_reference_is_the_dequantised_product():
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_scaled_fp8_file_matches_official_arithmetic(tmp_path, tiny):
     """Blocks 1-2 scaled, block 0 not (detected per layer). The official scaled-fp8 path needs
     TensorRT-LLM on a GPU, so the oracle is ltx-core on the dequantised weights with each of those

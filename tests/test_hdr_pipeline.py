@@ -3,7 +3,7 @@ both modes, that the comparison sees the tiled second stage, and its input check
 
 import pytest
 import torch
-from util import failed_rows
+from util import failed_rows, needs_1_2
 
 import ltx.pipelines.hdr as hdr_pipeline
 from ltx.parity.compare import compare_exact
@@ -32,6 +32,7 @@ def _compare(ours: dict, official: dict):
     return compare_exact("hdr", {k: v.detach().float() for k, v in ours.items()}, official)
 
 
+@needs_1_2
 def test_hdr_bitwise_equal_to_official(inputs, official):
     rows = _compare(run_ours(inputs), official)
     assert {r.name for r in rows} == {"video_latent", "linear"}
@@ -40,11 +41,13 @@ def test_hdr_bitwise_equal_to_official(inputs, official):
     assert official["linear"].min() >= 0 and official["linear"].max() > 1  # scene-linear, highlights above 1
 
 
+@needs_1_2
 def test_hdr_high_quality_bitwise_equal_to_official(inputs):
     rows = _compare(run_ours(inputs, high_quality=True), run_official(inputs, high_quality=True))
     assert all(r.passed and r.max_abs == 0.0 for r in rows), [r for r in rows if r.max_abs]
 
 
+@needs_1_2
 def test_an_untiled_second_stage_is_caught(inputs, official, monkeypatch):
     monkeypatch.setattr(hdr_pipeline, "STAGE2_TILES", ((1, 0), (1, 0), (1, 0)))
     assert failed_rows(_compare(run_ours(inputs), official)) == {"video_latent", "linear"}

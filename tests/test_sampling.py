@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from util import needs_1_2
 
 from ltx import load_transformer
 from ltx.audio.timing import audio_token_count
@@ -88,6 +89,7 @@ def test_ltxv_schedule_equals_ltx_video(steps, tokens):
 # -- guidance -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("rescale", [0.0, 0.7, 1.0])
 @pytest.mark.oracle
+@needs_1_2
 def test_guidance_combination_equals_official(rescale):
     guiders = require("ltx_core.components.guiders")
     g = Guidance(cfg=3.0, stg=1.0, stg_blocks=(1,), rescale=rescale, modality=2.5)
@@ -114,6 +116,7 @@ def test_guidance_rules():
 
 @pytest.mark.parametrize("version", [None, "", "2.0.0", "2.3.rc1", "2.3", "2.4-rc2", "2.4.0", "2.5.0", "3.0", "x"])
 @pytest.mark.oracle
+@needs_1_2
 def test_version_defaults_equal_official(version, tmp_path):
     from safetensors.torch import save_file
 
@@ -140,6 +143,7 @@ def _tools(frames_lat=3, h=2, w=3, fps=24.0, dtype=torch.float32):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.oracle
+@needs_1_2
 def test_video_conditioning_equals_official(dtype):
     cond = require("ltx_core.conditioning")
     tools = _tools()
@@ -234,6 +238,7 @@ def _loop_states(frozen_audio: bool = False):
 
 @pytest.mark.parametrize("eta", [0.5, 0.8])
 @pytest.mark.oracle
+@needs_1_2
 def test_res2s_loop_equals_official(eta):
     samplers = require("ltx_pipelines.utils.samplers")
     steps = require("ltx_core.components.diffusion_steps")
@@ -249,6 +254,7 @@ def test_res2s_loop_equals_official(eta):
 @pytest.mark.parametrize("eta, s_noise, dtype", [(1.0, 1.0, torch.float32), (0.5, 0.7, torch.float32),
                                                  (0.0, 1.0, torch.float32), (1.0, 1.0, torch.bfloat16)])  # fmt: skip
 @pytest.mark.oracle
+@needs_1_2
 def test_ancestral_euler_loop_equals_official(eta, s_noise, dtype):
     samplers = require("ltx_pipelines.utils.samplers")
     steps = require("ltx_core.components.diffusion_steps")
@@ -266,6 +272,7 @@ def test_ancestral_euler_loop_equals_official(eta, s_noise, dtype):
 
 @pytest.mark.parametrize("eta, s_noise", [(1.0, 1.0), (0.6, 0.0), (0.0, 1.0)])
 @pytest.mark.oracle
+@needs_1_2
 def test_cfg_pp_loop_equals_official(eta, s_noise):
     samplers = require("ltx_pipelines.utils.samplers")
     steps = require("ltx_core.components.diffusion_steps")
@@ -332,6 +339,7 @@ def _official_guided(path, ctx, items, vg, ag, max_batch_size=1):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_guided_euler_sampling_equals_official(guided_setup):
     path, ctx, cond, key = guided_setup
     conds = require("ltx_core.conditioning")
@@ -345,6 +353,7 @@ def test_guided_euler_sampling_equals_official(guided_setup):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_batched_guidance_passes_equal_separate_passes_and_the_official_batch(guided_setup):
     path, ctx, cond, key = guided_setup
     model = load_transformer(path, dtype=torch.float32)

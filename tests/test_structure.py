@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from util import needs_1_2
 
 from ltx import LTX2Transformer
 from ltx.config import LTX2_3_22B, LTX2_5_22B, LTX2_19B
@@ -75,6 +76,7 @@ def test_19b_stream_sizes():
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_manifests_are_what_the_official_package_gives():
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "export_manifests.py"), "--check"], capture_output=True, text=True

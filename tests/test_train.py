@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 from safetensors.torch import load_file
-from util import failed_rows
+from util import failed_rows, needs_1_2
 
 from ltx.train.activations import HostActivations
 from ltx.train.flow import SigmaSampler
@@ -126,6 +126,7 @@ def _config(tiny, tmp_path, **changes):
 
 
 @pytest.mark.oracle
+@needs_1_2
 def test_a_tiny_run_learns_and_its_lora_loads(tiny, tmp_path):
     """On two clips the loss at a fixed sigma and noise falls after training; the file holds ComfyUI keys that name
     ltx-core's modules; our pipelines fuse it and it changes their output."""

@@ -35,3 +35,6 @@ def needs_oracle(version: str):
 
     have = oracle_version() or "none"
     return pytest.mark.skipif(not at_least(version), reason=f"needs ltx-core >= {version} as oracle (have {have})")
+
+
+needs_1_2 = needs_oracle("1.2.0")  # LTX-2.5 and what changed up to 1.2.0; without ../shared the oracle is 1.0.0
