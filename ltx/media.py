@@ -187,7 +187,8 @@ def video_to_pixels(
 ) -> torch.Tensor:
     """A conditioning video as (1, 3, F, height, width) in [-1, 1], frame by frame as the official loader."""
     video = read_video(path, frames)
-    out = [cover_and_crop(f.to(device, torch.float32), height, width) / 127.5 - 1.0 for f in video]
+    # each frame (1, H, W, 3), as the official decoder yields them (a single (H, W, 3) frame is laid out otherwise)
+    out = [cover_and_crop(f.to(device, torch.float32), height, width) / 127.5 - 1.0 for f in video.split(1)]
     return torch.cat(out, dim=2).to(dtype)
 
 

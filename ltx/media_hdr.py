@@ -198,7 +198,7 @@ def sdr_video_to_pixels(
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
         raise ValueError(f"expected (F, H, W, 3) uint8 frames, got {tuple(frames.shape)} {frames.dtype}")
     out = []
-    for f in frames:
+    for f in frames.split(1):  # (1, H, W, 3) each, laid out as the official decoder yields them
         x = fit_and_reflect_pad(f.to(device=device, dtype=torch.float32), height, width)
         out.append(to_vae_range((x / 255.0).clamp(0.0, 1.0)).to(dtype))
     return torch.cat(out, dim=2)

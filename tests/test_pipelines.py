@@ -386,3 +386,47 @@ def test_2_3_pipelines_in_bf16_bitwise_equal_to_official_flow(inputs, kind, monk
     assert keys >= {"audio_latent"} and all(torch.equal(ours[k], ref[k]) for k in keys), {
         k: float((ours[k].float() - ref[k].float()).abs().max()) for k in keys
     }
+
+
+def _layouts(run, kind: str, inp):
+    import ltx_kernels
+
+    from ltx.parity.layouts import Record
+
+    with torch.inference_mode(), ltx_kernels.use(mode="reference"), Record() as rec:
+        run(kind, inp, torch.bfloat16)
+    return rec.calls
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "t2a"])
+@needs_1_2
+def test_each_layout_sensitive_op_sees_the_official_layouts(inputs, kind):
+    """The GPU picks a convolution's, a matrix product's, an attention's, a norm's or a reduction's kernel by its
+    operands' strides, where the CPU's bitwise comparison may not care: every such call of ours (bf16, exact ops,
+    the 2.0 layout as the 19B bench runs it) sees the layouts the official flow's calls see."""
+    from ltx.parity.layouts import differences
+
+    inp = inputs["ltx-2.0-tiny"]
+    assert differences(_layouts(run_ours, kind, inp), _layouts(run_official, kind, inp)) == []
+
+
+@needs_1_2
+def test_a_layout_the_official_does_not_use_is_caught(inputs, monkeypatch):
+    """A conditioning image resized channels-last, latents unpatchified with another batch stride (as ours were)."""
+    import ltx.media
+    import ltx.sampling.state
+    from ltx.parity.layouts import differences
+
+    inp = inputs["ltx-2.0-tiny"]
+    official = _layouts(run_official, "two-stage", inp)
+    channels_last = lambda f: f.unsqueeze(0).permute(0, 3, 1, 2) if f.ndim == 3 else f.permute(0, 3, 1, 2)  # noqa: E731
+    monkeypatch.setattr(ltx.media, "official_layout_nchw", channels_last)
+    assert [d.split(" ")[0] for d in differences(_layouts(run_ours, "two-stage", inp), official)] == [
+        "upsample_bilinear2d"
+    ]
+    monkeypatch.undo()
+    plain = lambda t, f, h, w: t.unflatten(1, (f, h, w)).permute(0, 4, 1, 2, 3)  # noqa: E731
+    monkeypatch.setattr(ltx.sampling.state, "unpatchify_video", plain)
+    assert {"conv3d", "group_norm"} <= {
+        d.split(" ")[0] for d in differences(_layouts(run_ours, "two-stage", inp), official)
+    }

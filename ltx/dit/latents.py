@@ -19,12 +19,14 @@ from ltx.audio.timing import SAMPLE_RATE as AUDIO_RATE
 VIDEO_SCALE = (8, 32, 32)  # pixel frames, rows, columns per latent cell
 
 
+# The official patterns, with their unit patch axes: the views they make differ from the plain patterns' in the
+# stride of a size-1 batch, which decides whether a convolution on the GPU (the upsampler's) runs channels-last
 def patchify_video(latent: torch.Tensor) -> torch.Tensor:
-    return rearrange(latent, "b c f h w -> b (f h w) c")
+    return rearrange(latent, "b c (f p1) (h p2) (w p3) -> b (f h w) (c p1 p2 p3)", p1=1, p2=1, p3=1)
 
 
 def unpatchify_video(tokens: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
-    return rearrange(tokens, "b (f h w) c -> b c f h w", f=frames, h=height, w=width)
+    return rearrange(tokens, "b (f h w) (c p q) -> b c f (h p) (w q)", f=frames, h=height, w=width, p=1, q=1)
 
 
 def patchify_audio(latent: torch.Tensor) -> torch.Tensor:
