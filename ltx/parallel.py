@@ -206,7 +206,7 @@ class Parallel:
                               attention_mask=attention_mask, stg=stg)  # fmt: skip
         sizes, part = self._share(latent.shape[1])
         t = timesteps[:, part] if timesteps.shape[1] == latent.shape[1] else timesteps
-        bias = _bias(attention_mask, latent.dtype)
+        bias = _bias(attention_mask, latent.dtype, self.model.cfg.heads)
         call = _Call(sizes, self.groups.sp_rank, self.groups.sp_group, bias)
         out = self._run(call, latent[:, part], positions[..., part], context, t, context_mask=context_mask, stg=stg)
         return gather_tokens(out, sizes, self.groups.sp_group)
@@ -246,7 +246,9 @@ class Parallel:
                 keys, values = (gather_tokens(x, call.sizes, call.group) for x in (k, v))
                 return ltx_kernels.attention(q, keys, values, attn.heads, rows)
             q, k, v = (_to_heads(x, call, w) for x in (q, k, v))
-            out = ltx_kernels.attention(q, k, v, attn.heads // w, call.self_bias)
+            bias = call.self_bias  # LTX-Video's holds a copy per head, all alike: as many as this process attends
+            bias = bias[:, : attn.heads // w] if bias is not None and bias.shape[1] > 1 else bias
+            out = ltx_kernels.attention(q, k, v, attn.heads // w, bias)
             return _from_heads(out, call, w)
 
         return attend

@@ -57,6 +57,26 @@ def test_generation_in_bf16_matches_ltx_video(files):
     assert [r.name for r in rows if r.max_abs != 0.0] == []
 
 
+@pytest.mark.oracle
+def test_each_layout_sensitive_op_sees_ltx_video_s_layouts(files):
+    """bf16, every case: each convolution, matrix product, attention, norm and reduction of ours sees the operand
+    layouts ltx-video's calls see (what the GPU picks its kernels by; the CPU's bitwise equality may not care)."""
+    import contextlib
+
+    from ltx.parity.layouts import Record, differences
+    from ltx.parity.ltxv_pipeline import ltxv_pipeline_parity
+
+    records = {"ours": Record(), "official": Record()}
+
+    @contextlib.contextmanager
+    def around(side):
+        with torch.inference_mode(), records[side]:
+            yield
+
+    ltxv_pipeline_parity(*files, dtype=torch.bfloat16, around=around)
+    assert differences(records["ours"].calls, records["official"].calls) == []
+
+
 def _interval_edit(r):
     return replace(r, guidance=(r.guidance[0], replace(r.guidance[1], stg_blocks=(2,)), r.guidance[2]))
 

@@ -62,11 +62,13 @@ def _norm(x: torch.Tensor, kind: str, eps: float) -> torch.Tensor:
     return (x * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
-def _bias(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """A (B, S) 0/1 mask -> the additive (B, 1, 1, S) bias; a float bias passes as given."""
+def _bias(mask: torch.Tensor | None, dtype: torch.dtype, heads: int) -> torch.Tensor | None:
+    """A (B, S) 0/1 mask -> the additive (B, heads, 1, S) bias, one copy per head as ltx-video makes it (the GPU's
+    attention reads a broadcast (B, 1, 1, S) bias through other kernels); a float bias passes as given."""
     if mask is None or mask.dim() != 2:
         return mask
-    return ((1 - mask.to(dtype)) * MASK_BIAS)[:, None, None, :]
+    bias = ((1 - mask.to(dtype)) * MASK_BIAS)[:, None]
+    return bias.repeat_interleave(heads, dim=0).view(mask.shape[0], heads, 1, mask.shape[1])
 
 
 class Block(nn.Module):
@@ -141,7 +143,7 @@ class LTXVTransformer(nn.Module):
         adaln, embedded = self.adaln_single((cfg.timestep_scale_multiplier * timesteps).flatten(), dtype)
         adaln, embedded = adaln.view(b, -1, adaln.shape[-1]), embedded.view(b, -1, embedded.shape[-1])
         text = self.caption_projection(context).view(b, -1, cfg.dim)
-        text_bias, self_bias = _bias(context_mask, dtype), _bias(attention_mask, dtype)
+        text_bias, self_bias = _bias(context_mask, dtype, cfg.heads), _bias(attention_mask, dtype, cfg.heads)
         (x,) = self.run_blocks(x, r, text, text_bias, self_bias, adaln, stg)
         shift, scale = (self.scale_shift_table[None, None] + embedded[:, :, None]).unbind(2)
         return self.proj_out(F.layer_norm(x, (cfg.dim,), eps=1e-6) * (1 + scale) + shift)

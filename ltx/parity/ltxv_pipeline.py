@@ -17,6 +17,8 @@ multi-scale recipes (the tiny upsampler file; the dev recipe's STG blocks are re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -233,13 +235,14 @@ def ltxv_pipeline_parity(
     realign: bool = False,
     dtype: torch.dtype = torch.float32,
     group: str = "ltx-video pipeline",
+    around: Callable[[str], AbstractContextManager] | None = None,
 ) -> list[Row]:
     """Rows `<case>/latent` and `<case>/video` for each case on the CPU (the multi-scale cases need
     `upsampler_path`). ours_seed / ours_vae_seed / edit_request (a function of the request) change our side only, to
     show a wrong seed or setting is caught. realign: copy our decoder's weights out of the file's buffers into fresh
     memory (one-row matrix products round by the weights' alignment). dtype: the transformer, the VAE and the text
     features and media in it on both sides, as ltx-video's inference.py runs bfloat16 (its upsampler stays
-    float32)."""
+    float32). around("ours" / "official"): a context each side's runs are made in (e.g. a layouts record)."""
     transformer = load_ltxv_transformer(transformer_path, dtype=dtype)
     decoder = load_video_decoder(vae_path, family="ltxv").to(dtype)
     if realign:
@@ -258,10 +261,12 @@ def ltxv_pipeline_parity(
             raise ValueError(f"case {name} runs the multi-scale pipeline: give upsampler_path")
         x = inputs(transformer.cfg, case, dtype=dtype)
         req = case.req if edit_request is None else edit_request(case.req)
-        ours = run_ours(models, case, x, seed if ours_seed is None else ours_seed,
-                        vae_seed if ours_vae_seed is None else ours_vae_seed, req)  # fmt: skip
+        with around("ours") if around else nullcontext():
+            ours = run_ours(models, case, x, seed if ours_seed is None else ours_seed,
+                            vae_seed if ours_vae_seed is None else ours_vae_seed, req)  # fmt: skip
         got[f"{name}/latent"], got[f"{name}/video"] = ours.latent, ours.video
         for output in ("latent", "pt"):
-            out = run_official(pipe, case, x, seed, vae_seed, output, upsampler_path)
+            with around("official") if around else nullcontext():
+                out = run_official(pipe, case, x, seed, vae_seed, output, upsampler_path)
             ref[f"{name}/{'latent' if output == 'latent' else 'video'}"] = out
     return compare_exact(group, got, ref)

@@ -145,7 +145,14 @@ def upsample_latents(
 
 def adain(latent: torch.Tensor, reference: torch.Tensor, factor: float = 1.0) -> torch.Tensor:
     """Match each (sample, channel)'s mean and std (unbiased, over frames and pixels) to `reference`,
-    then blend: lerp(latent, matched, factor). LTX-Video's multi-scale pipeline uses factor 1."""
-    std, mean = torch.std_mean(latent, dim=(2, 3, 4), keepdim=True)
-    ref_std, ref_mean = torch.std_mean(reference, dim=(2, 3, 4), keepdim=True)
-    return torch.lerp(latent, (latent - mean) / std * ref_std + ref_mean, factor)
+    then blend: lerp(latent, matched, factor). LTX-Video's multi-scale pipeline uses factor 1.
+
+    One reduction per (sample, channel), as ltx-video computes it: a single reduction over dims (2, 3, 4)
+    gives the same numbers on the CPU but adds in another order on the GPU."""
+    matched = latent.clone()
+    for i in range(latent.shape[0]):
+        for c in range(latent.shape[1]):
+            ref_std, ref_mean = torch.std_mean(reference[i, c], dim=None)
+            std, mean = torch.std_mean(matched[i, c], dim=None)  # (the clone's layout, as ltx-video reads it)
+            matched[i, c] = (matched[i, c] - mean) / std * ref_std + ref_mean
+    return torch.lerp(latent, matched, factor)
