@@ -24,7 +24,9 @@ if [ "${LTX_ORACLE:-1.2.0}" = "1.2.0" ] && ls $wheels/ltx_core-1.2.0-*.whl >/dev
     # ltx-trainer 1.2.0: the oracle of a training step (its strategies and samplers; peft from the oracle extra)
     ls $wheels/ltx_trainer-1.2.0-*.whl >/dev/null 2>&1 && $PIP install --no-deps $wheels/ltx_trainer-1.2.0-*.whl
 else
-    echo "install.sh: oracle = ltx-core / ltx-pipelines 1.0.0 from PyPI (1.2.0 wheels not found in $wheels)"
+    why="1.2.0 wheels not found in $wheels"
+    [ "${LTX_ORACLE:-1.2.0}" = "1.0.0" ] && why="LTX_ORACLE=1.0.0"
+    echo "install.sh: oracle = ltx-core / ltx-pipelines 1.0.0 from PyPI ($why)"
     $PIP install --no-deps "ltx-core==1.0.0" "ltx-pipelines==1.0.0"
 fi
 $PIP install --no-deps "ltx-video==0.1.2" "diffusers==0.42.1"
