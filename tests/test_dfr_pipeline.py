@@ -79,3 +79,23 @@ def test_dfr_input_checks(inputs):
         dfr(models, replace(req, height=96))
     with pytest.raises(ValueError, match="1 \\+ 8k"):
         dfr(models, replace(req, frames=10))
+
+
+@needs_1_2
+@pytest.mark.parametrize("rounds", [0, 1])
+def test_each_layout_sensitive_op_sees_the_official_layouts(inputs, rounds):
+    """Every convolution, matrix product, attention, norm and reduction of ours sees the operand layouts of the
+    official flow's (what the GPU picks kernels by): the keyframe slots reach the upsampler as ltx-core joins them, a
+    frame at a time (one unpatchify of all slots made them channels-last). ltx-core's BWE vocoder also computes a
+    per-frame energy (a vector norm) that nothing reads; we do not."""
+    import ltx_kernels
+    import torch
+
+    from ltx.parity.layouts import Record, differences
+
+    records = []
+    for run in (run_ours, run_official):
+        with torch.inference_mode(), ltx_kernels.use(mode="reference"), Record() as rec:
+            run(*inputs, rounds=rounds)
+        records.append(rec.calls)
+    assert differences(*records, ignore=("linalg_vector_norm",)) == []

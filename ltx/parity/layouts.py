@@ -62,11 +62,14 @@ class Record(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def differences(ours: dict[Key, Counter], official: dict[Key, Counter], counts: bool = False) -> list[str]:
+def differences(
+    ours: dict[Key, Counter], official: dict[Key, Counter], counts: bool = False, ignore: tuple[str, ...] = ()
+) -> list[str]:
     """A line per (op, operand shapes) whose set of layouts differs between the records (with `counts`, also where
-    only the number of calls differs: a result computed twice on one side and reused on the other)."""
+    only the number of calls differs: a result computed twice on one side and reused on the other). `ignore`: ops
+    left out by name (one side computes a value the other does not, and nothing reads it)."""
     out = []
-    for key in sorted(set(ours) | set(official), key=str):
+    for key in sorted((k for k in set(ours) | set(official) if k[0] not in ignore), key=str):
         a, b = ours.get(key, Counter()), official.get(key, Counter())
         if a != b and (counts or set(a) != set(b)):
             out.append(f"{key[0]} {key[1]}:\n    ours     {dict(a)}\n    official {dict(b)}")

@@ -65,7 +65,13 @@ def slot_latents(state: LatentState) -> torch.Tensor | None:
     if index is None:
         return None
     h, w = state.grid[1:]
-    return unpatchify_video(state.latent[:, index], index.numel() // (h * w), h, w)
+    start, n = int(index[0]), index.numel()
+    contiguous = bool((index == torch.arange(start, start + n, device=index.device)).all())
+    tokens = state.latent[:, start : start + n] if contiguous else state.latent[:, index]
+    # a frame at a time, then joined, as ltx-core extracts them: the joined tensor's memory layout is what the
+    # upsampler's convolutions (on the GPU, their kernels) see
+    per = h * w
+    return torch.cat([unpatchify_video(tokens[:, i : i + per], 1, h, w) for i in range(0, n, per)], dim=2)
 
 
 def _slot_tokens(state: LatentState) -> torch.Tensor | None:
