@@ -41,7 +41,7 @@ def test_parity_on_a_checkpoint_writes_a_passing_report(tiny, tmp_path, capsys):
 
 
 @pytest.mark.oracle
-def test_parity_with_the_older_oracle_says_what_it_skips(monkeypatch, capsys):
+def test_parity_with_the_older_oracle_says_what_it_skips(tiny, monkeypatch, capsys):
     """Without ../shared a user gets ltx-core 1.0.0 from PyPI: `ltx parity` checks what that oracle can (with its
     A/V modulation rule) and names, a line each, what needs 1.2.0, instead of failing."""
     import ltx.parity.oracle as oracle
@@ -56,6 +56,8 @@ def test_parity_with_the_older_oracle_says_what_it_skips(monkeypatch, capsys):
     assert "A/V modulation other-sigma" in out and "[LTX-2.5 conditioning and HDR]" not in out
     assert main(["parity", "--parts", "transformer", "--av-modulation", "own-timesteps"]) == 2  # asked for: refused
     assert "needs ltx-core >= 1.1.4" in capsys.readouterr().err
+    assert main(["parity", str(tiny["ltx-2.5-tiny"])]) == 2  # an LTX-2.5 file given: said, before any work
+    assert f"ltx-2.5-tiny.safetensors (LTX-2.5.0): {why}" in capsys.readouterr().out
 
 
 def test_parity_rejects_bad_clip_sizes(capsys):

@@ -236,7 +236,10 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.checkpoint:
             path = Path(args.checkpoint)
-            held = Checkpoint(path).components
+            ckpt = Checkpoint(path)
+            held = ckpt.components
+            if ckpt.version >= (2, 5) and _needs_newer_oracle(f"{path.name} (LTX-{ckpt.model_version})"):
+                return 2
             has_audio = "audio_vae" in held
             gemma = Path(args.gemma) if args.gemma else None
             jobs = _file_jobs(path, held, parts, common, shape, stats, gemma, args.av_modulation)
