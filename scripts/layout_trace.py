@@ -13,7 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import ltx_kernels
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -35,16 +34,12 @@ def main():
     a = p.parse_args()
     from pipeline_e2e import setup
 
-    from ltx.parity.layouts import Record, differences
+    from ltx.parity.layouts import differences, record_run
     from ltx.parity.pipelines import run_official, run_ours
 
     inputs, req = setup(Path("tiny"), a.frames, a.height, a.width, a.steps)
-    records = {}
-    for side, runner in (("ours", run_ours), ("official", run_official)):
-        # inference mode on both sides: composite ops (linear, conv3d, SDPA, the norms) reach the record whole
-        with torch.inference_mode(), ltx_kernels.use(mode="reference"), Record(a.every_op) as rec:
-            runner("one-stage", inputs, torch.bfloat16, req, "cpu")
-        records[side] = rec.calls
+    records = {side: record_run(lambda r=runner: r("one-stage", inputs, torch.bfloat16, req, "cpu"), a.every_op)
+               for side, runner in (("ours", run_ours), ("official", run_official))}  # fmt: skip
     lines = differences(records["ours"], records["official"], counts=a.counts)
     print("\n".join(lines) or "every layout-sensitive call agrees in shape, strides, alignment and dtype")
 

@@ -72,3 +72,14 @@ def test_dub_it_input_checks(inputs, tmp_path):
         dub_it(models(lora), replace(req, height=96), inputs.video)
     with pytest.raises(FileNotFoundError):
         dub_it(models(lora), req, tmp_path / "missing.mp4")
+
+
+@needs_1_2
+def test_each_layout_sensitive_op_sees_the_official_layouts(inputs):
+    """Every convolution, matrix product, attention, norm and reduction of ours sees the operand layouts of the
+    official flow's (what the GPU picks kernels by; ltx-core's BWE vocoder also computes a per-frame energy, a
+    vector norm, that nothing reads)."""
+    from ltx.parity.layouts import differences, record_run
+
+    records = [record_run(lambda r=run: r(inputs)) for run in (run_ours, run_official)]
+    assert differences(*records, ignore=("linalg_vector_norm",)) == []

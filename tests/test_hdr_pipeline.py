@@ -65,3 +65,14 @@ def test_hdr_input_checks(inputs):
         hdr_ic_lora(models([(hdr_lora(inputs), 1.0)]), req, inputs.video, strength=2.0)
     with pytest.raises(ValueError, match="1 \\+ 8k"):
         hdr_ic_lora(models([(hdr_lora(inputs), 1.0)]), req.__class__("p", frames=10), inputs.video)
+
+
+@needs_1_2
+def test_each_layout_sensitive_op_sees_the_official_layouts(inputs):
+    """Every convolution, matrix product, attention, norm and reduction of ours sees the operand layouts of the
+    official flow's (what the GPU picks kernels by; ltx-core's BWE vocoder also computes a per-frame energy, a
+    vector norm, that nothing reads)."""
+    from ltx.parity.layouts import differences, record_run
+
+    records = [record_run(lambda r=run: r(inputs)) for run in (run_ours, run_official)]
+    assert differences(*records, ignore=("linalg_vector_norm",)) == []

@@ -61,19 +61,11 @@ def test_generation_in_bf16_matches_ltx_video(files):
 def test_each_layout_sensitive_op_sees_ltx_video_s_layouts(files):
     """bf16, every case: each convolution, matrix product, attention, norm and reduction of ours sees the operand
     layouts ltx-video's calls see (what the GPU picks its kernels by; the CPU's bitwise equality may not care)."""
-    import contextlib
-
-    from ltx.parity.layouts import Record, differences
+    from ltx.parity.layouts import Record, differences, recording
     from ltx.parity.ltxv_pipeline import ltxv_pipeline_parity
 
     records = {"ours": Record(), "official": Record()}
-
-    @contextlib.contextmanager
-    def around(side):
-        with torch.inference_mode(), records[side]:
-            yield
-
-    ltxv_pipeline_parity(*files, dtype=torch.bfloat16, around=around)
+    ltxv_pipeline_parity(*files, dtype=torch.bfloat16, around=lambda side: recording(records[side]))
     assert differences(records["ours"].calls, records["official"].calls) == []
 
 

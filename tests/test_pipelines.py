@@ -389,13 +389,9 @@ def test_2_3_pipelines_in_bf16_bitwise_equal_to_official_flow(inputs, kind, monk
 
 
 def _layouts(run, kind: str, inp):
-    import ltx_kernels
+    from ltx.parity.layouts import record_run
 
-    from ltx.parity.layouts import Record
-
-    with torch.inference_mode(), ltx_kernels.use(mode="reference"), Record() as rec:
-        run(kind, inp, torch.bfloat16)
-    return rec.calls
+    return record_run(lambda: run(kind, inp, torch.bfloat16))
 
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "t2a"])

@@ -10,6 +10,8 @@ are left out by default: the GPU computes each element alike whatever the stride
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -74,3 +76,20 @@ def differences(
         if a != b and (counts or set(a) != set(b)):
             out.append(f"{key[0]} {key[1]}:\n    ours     {dict(a)}\n    official {dict(b)}")
     return out
+
+
+@contextmanager
+def recording(record: Record) -> Iterator[Record]:
+    """Record under inference mode (composite ops such as linear, conv3d, SDPA and the norms then reach the record
+    whole, on both sides alike) with the exact ops (ltx_kernels' reference mode)."""
+    import ltx_kernels
+
+    with torch.inference_mode(), ltx_kernels.use(mode="reference"), record:
+        yield record
+
+
+def record_run(run: Callable[[], object], every_op: bool = False) -> dict[Key, Counter]:
+    """The layouts `run()` gives its layout-sensitive ops (every computing op's with `every_op`)."""
+    with recording(Record(every_op)) as rec:
+        run()
+    return rec.calls
