@@ -400,10 +400,9 @@ def test_each_layout_sensitive_op_sees_the_official_layouts(inputs, kind):
     """The GPU picks a convolution's, a matrix product's, an attention's, a norm's or a reduction's kernel by its
     operands' strides, where the CPU's bitwise comparison may not care: every such call of ours (bf16, exact ops,
     the 2.0 layout as the 19B bench runs it) sees the layouts the official flow's calls see."""
-    from ltx.parity.layouts import differences
+    from ltx.parity.layouts import layout_differences
 
-    inp = inputs["ltx-2.0-tiny"]
-    assert differences(_layouts(run_ours, kind, inp), _layouts(run_official, kind, inp)) == []
+    assert layout_differences(run_ours, run_official, kind, inputs["ltx-2.0-tiny"], torch.bfloat16) == []
 
 
 @needs_1_2

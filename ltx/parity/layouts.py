@@ -93,3 +93,12 @@ def record_run(run: Callable[[], object], every_op: bool = False) -> dict[Key, C
     with recording(Record(every_op)) as rec:
         run()
     return rec.calls
+
+
+# ltx-core's BWE vocoder computes a per-frame energy (a vector norm) that nothing reads; ours does not compute it
+UNREAD_ENERGY = ("linalg_vector_norm",)
+
+
+def layout_differences(ours: Callable, official: Callable, *args, ignore: tuple[str, ...] = (), **kwargs) -> list[str]:
+    """`differences` of the records of ours(*args, **kwargs) and official(*args, **kwargs)."""
+    return differences(*(record_run(lambda f=f: f(*args, **kwargs)) for f in (ours, official)), ignore=ignore)
