@@ -19,8 +19,9 @@ from ltx.audio.timing import SAMPLE_RATE as AUDIO_RATE
 VIDEO_SCALE = (8, 32, 32)  # pixel frames, rows, columns per latent cell
 
 
-# The official patterns, with their unit patch axes: the views they make differ from the plain patterns' in the
-# stride of a size-1 batch, which decides whether a convolution on the GPU (the upsampler's) runs channels-last
+# The official patterns (ltx-core's and ltx-video's patchifiers), with their unit patch axes: the views they make
+# differ from the plain patterns' in the stride of a size-1 batch, which decides whether the convolutions downstream
+# (the upsampler's, the decoder's) run channels-last, on the CPU (another algorithm) and on the GPU (another kernel)
 def patchify_video(latent: torch.Tensor) -> torch.Tensor:
     return rearrange(latent, "b c (f p1) (h p2) (w p3) -> b (f h w) (c p1 p2 p3)", p1=1, p2=1, p3=1)
 

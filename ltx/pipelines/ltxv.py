@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange
 
 from ltx.dit.latents import unpatchify_video
 from ltx.dit.ltxv import STG, STG_STRATEGIES, LTXVTransformer
@@ -331,9 +330,7 @@ def ltxv_generate(
         pred = _guide(v, n, b, g, req.cfg_star, cfg_on, stg_on)
         x = _step(x, pred, tau[:1], schedule, t, strength, req.stochastic, aux_generator)
 
-    # the official's view of the tokens (its patchifier's split of patch size 1): the strides of its size-1 dimensions
-    # decide which algorithm the CPU convolutions take downstream (upsampler, decoder), so they are kept the same
-    latent = rearrange(x[:, start.extra :], "b (f h w) (c p q) -> b c f (h p) (w q)", f=f, h=h, w=w, p=1, q=1)
+    latent = unpatchify_video(x[:, start.extra :], f, h, w)  # (the official's view: see unpatchify_video)
     if decoder is None:
         return LTXVResult(latent, None)
     return LTXVResult(latent, decode(decoder, latent, req, aux_generator))
