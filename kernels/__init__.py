@@ -14,8 +14,8 @@ Settings (`settings()`, changed for a block with `use(...)`; the environment giv
   the CPU under TRITON_INTERPRET=1, for tests);
 - attention: the attention path on CUDA, auto|triton|cudnn|flash|efficient|int8-fp8|int8-fp8-one-level
   (LTX_ATTENTION; default below; int8-fp8 is opt-in: Q K^T in int8 and P V in e4m3, a few % error, see
-  triton_attention_fp8; -one-level keeps the P V sum in the FP8 tensor cores' accumulator: faster, same error
-  at the sizes measured);
+  triton_attention_fp8; -one-level keeps the P V sum in the FP8 tensor cores' accumulator: an experiment,
+  ~1 % faster and 6-20x the error in the 19B's velocity, bench/KERNELS.md);
 - fp8_cast_gemm: run fp8-cast weights on the FP8 tensor cores (LTX_FP8_CAST_GEMM=1; see ltx.nn.linear).
 """
 
