@@ -23,7 +23,8 @@ def _model(cfg, device):
     with torch.device("meta"):
         model = LTX2Transformer(cfg)
     generator = torch.Generator(device).manual_seed(0)
-    return fill_random(model.to_empty(device=device), generator).to(torch.bfloat16)
+    # bf16 from the start, never a float32 copy (scripts/gpu_parallel_one_gpu.py puts two 19B on one GPU)
+    return fill_random(model.to(torch.bfloat16).to_empty(device=device), generator)
 
 
 def _step(model, video, audio):
