@@ -35,10 +35,9 @@ def _configs(warp_specialize: bool):
 
 
 @triton.jit
-def _step(q, desc_k, desc_v, b, start, hd, m_i, l_i, acc, Tk, scale_log2,
-          D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr):  # fmt: skip
-    k = desc_k.load([b, start, hd]).reshape(BLOCK_N, D)
-    s = tl.dot(q, k.T)
+def _softmax_pv(s, desc_v, b, start, hd, m_i, l_i, acc, Tk, scale_log2,
+                D: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr):  # fmt: skip
+    """One key block's scores s into the running max m_i, sum l_i and output acc (columns past Tk if MASKED)."""
     if MASKED:
         s = tl.where((start + tl.arange(0, BLOCK_N))[None, :] < Tk, s, float("-inf"))
     m_new = tl.maximum(m_i, tl.max(s, 1) * scale_log2)
@@ -46,8 +45,14 @@ def _step(q, desc_k, desc_v, b, start, hd, m_i, l_i, acc, Tk, scale_log2,
     alpha = tl.exp2(m_i - m_new)
     l_i = l_i * alpha + tl.sum(p, 1)
     v = desc_v.load([b, start, hd]).reshape(BLOCK_N, D)
-    acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
-    return m_new, l_i, acc
+    return m_new, l_i, tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
+
+
+@triton.jit
+def _step(q, desc_k, desc_v, b, start, hd, m_i, l_i, acc, Tk, scale_log2,
+          D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr):  # fmt: skip
+    s = tl.dot(q, desc_k.load([b, start, hd]).reshape(BLOCK_N, D).T)
+    return _softmax_pv(s, desc_v, b, start, hd, m_i, l_i, acc, Tk, scale_log2, D, BLOCK_N, MASKED)
 
 
 @triton.jit

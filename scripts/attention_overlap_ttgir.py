@@ -19,20 +19,7 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernels"))
-from triton_attention_tma import _attn_fwd_tma  # noqa: E402
-
-
-@triton.jit
-def _softmax_pv(s, desc_v, b, start, hd, m_i, l_i, acc, Tk, scale_log2,
-                D: tl.constexpr, BLOCK_N: tl.constexpr, MASKED: tl.constexpr):  # fmt: skip
-    if MASKED:
-        s = tl.where((start + tl.arange(0, BLOCK_N))[None, :] < Tk, s, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(s, 1) * scale_log2)
-    p = tl.exp2(s * scale_log2 - m_new[:, None])
-    alpha = tl.exp2(m_i - m_new)
-    l_i = l_i * alpha + tl.sum(p, 1)
-    v = desc_v.load([b, start, hd]).reshape(BLOCK_N, D)
-    return m_new, l_i, tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
+from triton_attention_tma import _attn_fwd_tma, _softmax_pv  # noqa: E402
 
 
 @triton.jit
