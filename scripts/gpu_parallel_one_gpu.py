@@ -36,10 +36,10 @@ def _worker(rank: int, world: int, port: int, device: str, sizes: dict, out: str
     if rank == 0:
         keep = ("case", "peer", "world", "rel_err_vs_1_gpu")
         rows = [{k: r[k] for k in keep if k in r} for r in rows]
-        env = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
-               "backend": "gloo, every process on cuda:0" if device == "cuda" else "gloo (cpu)"}  # fmt: skip
+        run_on = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,
+                  "backend": "gloo, every process on cuda:0" if device == "cuda" else "gloo (cpu)"}  # fmt: skip
         with open(out, "w") as f:
-            json.dump({**env, "rows": rows}, f, indent=1)
+            json.dump({**run_on, "rows": rows}, f, indent=1)
         for r in rows:
             print(r, flush=True)
     dist.destroy_process_group()
@@ -48,12 +48,14 @@ def _worker(rank: int, world: int, port: int, device: str, sizes: dict, out: str
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
-    p.add_argument("--world", type=int, default=2, choices=(2, 4))
+    p.add_argument("--world", type=int, default=2, choices=(2, 4), help="4: CPU only (four 19B outgrow a GPU)")
     p.add_argument("--sizes", default="512x768x121,1024x1536x121")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     a = p.parse_args()
     from ltx.bench.e2e import SIZES
 
+    if a.device == "cuda" and a.world > 2:
+        p.error(f"--world {a.world}: {a.world} copies of the 19B (38 GB each) do not fit on one GPU; use 2")
     unknown = [s for s in a.sizes.split(",") if s not in SIZES]
     if unknown:
         p.error(f"--sizes: {', '.join(unknown)} not among {', '.join(SIZES)}")
