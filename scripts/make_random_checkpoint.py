@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where to draw the random numbers")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if not args.output.parent.is_dir():
+        parser.error(f"output {args.output}: the folder {args.output.parent} does not exist; make it first")
     version = {"ltx-2.3": "2.3.0", "ltx-2.5": "2.5.0", "ltx-video-0.9.1": "0.9.1", "ltx-video-0.9.5": "0.9.5"}
     names = args.manifest.split("+")
     version = next((v for k, v in version.items() if any(n.startswith(k) for n in names)), "2.0.0")

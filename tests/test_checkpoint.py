@@ -189,3 +189,17 @@ def test_streamed_random_checkpoint_reads_back(tmp_path):
             assert list(t.shape) == shape and t.dtype == dtype
             assert torch.equal(t.view(torch.uint8), f.get_tensor(key).view(torch.uint8))
     assert ckpt.tensor("model.diffusion_model.transformer_blocks.0.attn2.to_q.weight").dtype == torch.float8_e4m3fn
+
+
+def test_random_checkpoint_into_a_missing_folder_is_refused_before_any_work(tmp_path):
+    """The output's folder must exist: a clear error naming it, exit 2, no file and no drawing (was a traceback after
+    the plan was made)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_random_checkpoint.py"
+    out = tmp_path / "missing" / "r.safetensors"
+    result = subprocess.run([sys.executable, str(script), "ltx-2.vae", str(out)], capture_output=True, text=True)
+    assert result.returncode == 2 and f"the folder {out.parent} does not exist" in result.stderr
+    assert not out.parent.exists()
