@@ -217,7 +217,7 @@ def run_official(
     kind: str, inp: Inputs, dtype=torch.float32, req: Request | None = None, device="cpu", compilation=None
 ) -> dict:
     """The official flow of pipeline `kind`, as its ltx-pipelines 1.2.0 class's __call__ runs it; `compilation`: its
-    transformer compiled as its `--compile` does (a ltx-core CompilationConfig; capture=True: one CUDA graph)."""
+    transformer compiled as its `--compile` does (a ltx-core CompilationConfig)."""
     kind, checkpoint = _resolve(kind, inp)
     req = _with_image(req or request(kind), inp.image)
     o = _Official(inp, dtype, torch.device(device), checkpoint, compilation)
